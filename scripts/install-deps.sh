@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what lipsyncd needs on Debian 12: build tools and libraries from apt, and the pinned
+# ONNX Runtime (C API) from the npm registry. Safe to run again; skips what is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config git npm clang
+  libfftw3-dev libturbojpeg0-dev libspng-dev libcjson-dev libyaml-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev
+  libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
+  python3 python3-numpy python3-onnx python3-opencv python3-grpcio python3-grpc-tools
+  espeak-ng ffmpeg
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+scripts/fetch-onnxruntime.sh

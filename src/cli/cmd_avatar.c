@@ -1,0 +1,10 @@
+/* cmd_avatar.c - placeholder until the 'avatar' subcommand lands; replaced by its real implementation. */
+#include "cli/commands.h"
+
+#include <stdio.h>
+
+int cmd_avatar(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "lipsync %s: not built yet\n", argv[0]);
+    return 1;
+}

@@ -1,9 +1,5 @@
 # Tests of the audio front end (src/audio, src/common/npy, `lipsync mel`).
 
-# TEMPORARY until the top-level CMakeLists.txt links it: mel.c calls
-# fftwf_make_planner_thread_safe(), which lives in libfftw3f_threads (no pkg-config file of its
-# own; Debian's libfftw3-dev ships /usr/lib/x86_64-linux-gnu/libfftw3f_threads.so).
-# The line to add there is: target_link_libraries(lipsync_core PUBLIC fftw3f_threads)
 target_link_libraries(lipsync_core PUBLIC fftw3f_threads)
 
 ls_add_c_test(test_mel test_mel.c)

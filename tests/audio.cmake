@@ -1,7 +1,5 @@
 # Tests of the audio front end (src/audio, src/common/npy, `lipsync mel`).
 
-target_link_libraries(lipsync_core PUBLIC fftw3f_threads)
-
 ls_add_c_test(test_mel test_mel.c)
 ls_add_c_test(test_features test_features.c)
 ls_add_c_test(test_pcm test_pcm.c)

@@ -1,10 +1,212 @@
-/* cmd_render.c - placeholder until the 'render' subcommand lands; replaced by its real implementation. */
+/* cmd_render.c - `lipsync render`: an avatar and an audio file in, a lip-synced MP4 (or JPEG
+ * frames) out, through the same library calls the server uses (src/pipeline). */
 #include "cli/commands.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audio/pcm.h"
+#include "avatar/avatar.h"
+#include "infer/ort_model.h"
+#include "infer/ort_runtime.h"
+#include "media/video_out.h"
+#include "pipeline/clip.h"
+#include "pipeline/render.h"
+
+typedef struct render_opts {
+    const char *avatar_dir, *audio_path, *out_mp4, *frames_dir, *unet_path, *encoder_path;
+    int batch, threads, quality;
+    long long start_frame;
+} render_opts;
+
+/* Where finished frames go: the MP4 writer, JPEG files, or both; plus terminal progress. */
+typedef struct render_sink {
+    media_writer *mp4;
+    const char *frames_dir;
+    pipe_worker *worker;
+    size_t total;
+    int show_progress;
+    uint64_t started_ns;
+} render_sink;
+
+static void render_usage(FILE *out) {
+    fprintf(out,
+            "usage: lipsync render --avatar DIR --audio FILE (--out OUT.mp4 | --frames DIR)\n"
+            "                      [--batch N] [--start-frame K] [--threads N] [--quality Q]\n"
+            "                      [--unet MODEL.onnx] [--encoder MODEL.onnx]\n\n"
+            "  --avatar DIR       avatar package (lipsync avatar build makes one)\n"
+            "  --audio FILE       speech: WAV or anything FFmpeg reads, or a float32 .npy at 16 kHz\n"
+            "  --out OUT.mp4      write a video with the audio muxed in\n"
+            "  --frames DIR       write frames as DIR/000000.jpg ...\n"
+            "  --batch N          UNet batch size, 1..%d (default 4)\n"
+            "  --start-frame K    avatar frame the first video frame shows (default 0)\n"
+            "  --threads N        ONNX Runtime threads per operator (default: one per core)\n"
+            "  --quality Q        JPEG quality for --frames, 1..100 (default 75)\n"
+            "  --unet, --encoder  use these models instead of the avatar's\n",
+            PIPE_MAX_BATCH);
+}
+
+static int parse_int(const char *s, long long lo, long long hi, const char *name, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "lipsync render: %s must be an integer in %lld..%lld, got '%s'\n", name, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int render_parse(int argc, char **argv, render_opts *o) {
+    static const struct option longopts[] = {
+        {"avatar", required_argument, 0, 'a'}, {"audio", required_argument, 0, 'i'},
+        {"out", required_argument, 0, 'o'},    {"frames", required_argument, 0, 'f'},
+        {"batch", required_argument, 0, 'b'},  {"start-frame", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'}, {"quality", required_argument, 0, 'q'},
+        {"unet", required_argument, 0, 'u'},   {"encoder", required_argument, 0, 'e'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    *o = (render_opts){.batch = 4, .quality = JPEG_DEFAULT_QUALITY};
+    long long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': o->avatar_dir = optarg; break;
+        case 'i': o->audio_path = optarg; break;
+        case 'o': o->out_mp4 = optarg; break;
+        case 'f': o->frames_dir = optarg; break;
+        case 'u': o->unet_path = optarg; break;
+        case 'e': o->encoder_path = optarg; break;
+        case 'b': if (parse_int(optarg, 1, PIPE_MAX_BATCH, "--batch", &v)) return 2; o->batch = (int)v; break;
+        case 's': if (parse_int(optarg, 0, 1000000000, "--start-frame", &v)) return 2; o->start_frame = v; break;
+        case 't': if (parse_int(optarg, 0, 256, "--threads", &v)) return 2; o->threads = (int)v; break;
+        case 'q': if (parse_int(optarg, 1, 100, "--quality", &v)) return 2; o->quality = (int)v; break;
+        case 'h': render_usage(stdout); return 1;
+        default: render_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) { fprintf(stderr, "lipsync render: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (!o->avatar_dir || !o->audio_path || (!o->out_mp4 && !o->frames_dir)) {
+        fprintf(stderr, "lipsync render: --avatar, --audio and one of --out or --frames are required\n");
+        render_usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static int sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
+    render_sink *s = ctx;
+    if (s->mp4 && media_writer_write(s->mp4, f->bgr, err) != 0) return -1;
+    if (s->frames_dir) {
+        const uint8_t *jpg;
+        size_t len;
+        char path[4096];
+        if (jpeg_encode_bgr(s->worker->jpeg, f->bgr, f->width, f->height, f->stride, &jpg, &len, err))
+            return -1;
+        snprintf(path, sizeof path, "%s/%06zu.jpg", s->frames_dir, f->index);
+        FILE *fp = fopen(path, "wb");
+        if (!fp) return ls_fail(err, LS_EIO, "cannot create %s: %s", path, strerror(errno));
+        size_t wrote = fwrite(jpg, 1, len, fp);
+        if (fclose(fp) != 0 || wrote != len) return ls_fail(err, LS_EIO, "cannot write %s", path);
+    }
+    if (s->show_progress) {
+        double secs = (double)(pipe_now_ns() - s->started_ns) / 1e9;
+        fprintf(stderr, "\rrendering frame %zu/%zu  %.1f fps ", f->index + 1, s->total,
+                secs > 0 ? (double)(f->index + 1) / secs : 0.0);
+    }
+    return 0;
+}
+
+/* Everything one render holds, freed in one place. */
+typedef struct render_state {
+    avatar *av;
+    float *pcm, *mel, *feats;
+    ort_runtime *rt;
+    ort_model *encoder, *unet;
+    pipe_worker *worker;
+    media_writer *mp4;
+} render_state;
+
+static void render_state_free(render_state *st) {
+    media_writer_abort(st->mp4);
+    pipe_worker_destroy(st->worker);
+    ort_model_destroy(st->unet);
+    ort_model_destroy(st->encoder);
+    ort_runtime_destroy(st->rt);
+    free(st->feats);
+    free(st->mel);
+    free(st->pcm);
+    avatar_free(st->av);
+}
+
+static int render_run(const render_opts *o, render_state *st, ls_err *err) {
+    size_t n_samples, n_frames;
+    if (!(st->av = avatar_load(o->avatar_dir, err))) return -1;
+    if (!(st->pcm = pcm_load_file(o->audio_path, 0, &n_samples, err))) return -1;
+    if (pipe_clip_frames(n_samples) == 0)
+        return ls_fail(err, LS_EINVAL, "%s: audio too short (%.3f s); at least 0.19 s is needed",
+                       o->audio_path, (double)n_samples / PCM_RATE);
+    st->mel = malloc(pipe_clip_mel_floats(n_samples) * sizeof(float));
+    st->feats = malloc(pipe_clip_feat_floats(n_samples) * sizeof(float));
+    if (!st->mel || !st->feats) return ls_fail(err, LS_ENOMEM, "out of memory for the audio features");
+    ort_model_opts mo = {.intra_threads = o->threads};
+    if (!(st->rt = ort_runtime_create(NULL, err))) return -1;
+    const char *enc_path = o->encoder_path ? o->encoder_path : st->av->encoder_path;
+    const char *unet_path = o->unet_path ? o->unet_path : st->av->unet_path;
+    if (!(st->encoder = ort_model_load(st->rt, enc_path, ORT_ROLE_ENCODER, &mo, err))) return -1;
+    if (!(st->unet = ort_model_load(st->rt, unet_path, ORT_ROLE_UNET, &mo, err))) return -1;
+    pipe_worker_cfg wc = {.max_batch = o->batch, .max_frame_w = st->av->width,
+                          .max_frame_h = st->av->height, .jpeg_quality = o->quality};
+    if (!(st->worker = pipe_worker_create(&wc, err))) return -1;
+    if (pipe_worker_bind(st->worker, st->encoder, st->unet, err) != 0) return -1;
+    if (pipe_clip_features(st->worker, st->pcm, n_samples, st->mel, st->feats, &n_frames, err) != 0)
+        return ls_wrap(err, "%s", o->audio_path);
+    if (o->frames_dir && mkdir(o->frames_dir, 0755) != 0 && errno != EEXIST)
+        return ls_fail(err, LS_EIO, "cannot create %s: %s", o->frames_dir, strerror(errno));
+    if (o->out_mp4) {
+        media_writer_cfg mc = {.width = st->av->width, .height = st->av->height, .fps = 25,
+                               .audio = st->pcm, .audio_samples = n_samples, .audio_rate = PCM_RATE};
+        if (!(st->mp4 = media_writer_open(o->out_mp4, &mc, err))) return -1;
+    }
+    render_sink sink = {.mp4 = st->mp4, .frames_dir = o->frames_dir, .worker = st->worker,
+                        .total = n_frames, .show_progress = isatty(STDERR_FILENO),
+                        .started_ns = pipe_now_ns()};
+    pipe_render_req req = {.av = st->av, .feats = st->feats, .n_frames = n_frames, .first = 0,
+                           .count = n_frames, .start_frame = o->start_frame};
+    pipe_timings t = {0};
+    int rc = pipe_render(st->worker, &req, sink_frame, &sink, &t, err);
+    if (sink.show_progress) fputc('\n', stderr);
+    if (rc != 0) return -1;
+    if (st->mp4) {
+        media_writer *mp4 = st->mp4;
+        st->mp4 = NULL; /* close frees it, also on error */
+        if (media_writer_close(mp4, err) != 0) return -1;
+    }
+    double secs = (double)(pipe_now_ns() - sink.started_ns) / 1e9;
+    fprintf(stderr, "rendered %zu frames in %.2f s (%.1f fps): prep %.1f ms, UNet %.1f ms, "
+            "paste %.1f ms, output %.1f ms per frame\n", n_frames, secs, (double)n_frames / secs,
+            t.prep_ns / 1e6 / n_frames, t.unet_ns / 1e6 / n_frames, t.paste_ns / 1e6 / n_frames,
+            t.sink_ns / 1e6 / n_frames);
+    return 0;
+}
 
 int cmd_render(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "lipsync %s: not built yet\n", argv[0]);
-    return 1;
+    render_opts o;
+    int rc = render_parse(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    render_state st = {0};
+    ls_err err = {0};
+    rc = render_run(&o, &st, &err);
+    render_state_free(&st);
+    if (rc != 0) {
+        fprintf(stderr, "lipsync render: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
 }

@@ -1,0 +1,86 @@
+/* render.c - the per-batch frame loop: prepare, UNet, paste-back, sink (see render.h). */
+#include "pipeline/render.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "audio/features.h"
+#include "image/paste.h"
+#include "image/prepare.h"
+
+uint64_t pipe_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int render_prepare(pipe_worker *w, const pipe_render_req *req, size_t k, int b, int *av_idx,
+                          ls_err *err) {
+    const avatar *av = req->av;
+    int idx = avatar_frame_index((int64_t)k, req->start_frame, av->frame_count);
+    if (idx < 0) return ls_fail(err, LS_EINVAL, "start frame %lld is negative", (long long)req->start_frame);
+    *av_idx = idx;
+    if (prep_frame(avatar_frame(av, idx), av->width, av->height, (size_t)av->width * 3,
+                   av->boxes[idx], w->crops + (size_t)b * PREP_CROP_BYTES,
+                   w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, &w->resize, err) != 0)
+        return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
+    return feat_window(req->feats, req->n_frames, k, w->unet_audio + (size_t)b * ORT_UNET_AUDIO_ELEMS,
+                       err);
+}
+
+static int render_composite(pipe_worker *w, const pipe_render_req *req, size_t k, int b, int idx,
+                            pipe_frame *out, ls_err *err) {
+    const avatar *av = req->av;
+    size_t stride = (size_t)av->width * 3;
+    memcpy(w->frame, avatar_frame(av, idx), stride * (size_t)av->height);
+    if (paste_frame(w->unet_output + (size_t)b * ORT_UNET_OUT_ELEMS, w->crops + (size_t)b * PREP_CROP_BYTES,
+                    av->boxes[idx], w->frame, av->width, av->height, stride, &w->resize, err) != 0)
+        return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
+    *out = (pipe_frame){.index = k, .avatar_frame = idx, .bgr = w->frame, .width = av->width,
+                        .height = av->height, .stride = stride, .box = av->boxes[idx]};
+    return 0;
+}
+
+static int render_check(const pipe_worker *w, const pipe_render_req *req, ls_err *err) {
+    if (!w->unet_binding) return ls_fail(err, LS_EINTERNAL, "worker has no UNet bound");
+    if (req->first > req->n_frames || req->count > req->n_frames - req->first)
+        return ls_fail(err, LS_EINVAL, "frames %zu..%zu outside the clip's %zu frames", req->first,
+                       req->first + req->count, req->n_frames);
+    if (req->start_frame < 0) return ls_fail(err, LS_EINVAL, "start frame must not be negative");
+    if (req->av->width > w->cfg.max_frame_w || req->av->height > w->cfg.max_frame_h)
+        return ls_fail(err, LS_EINVAL, "avatar frames %dx%d exceed the worker's %dx%d",
+                       req->av->width, req->av->height, w->cfg.max_frame_w, w->cfg.max_frame_h);
+    return 0;
+}
+
+int pipe_render(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, void *sink_ctx,
+                pipe_timings *t, ls_err *err) {
+    if (render_check(w, req, err) != 0) return -1;
+    int av_idx[PIPE_MAX_BATCH];
+    size_t end = req->first + req->count;
+    for (size_t k0 = req->first; k0 < end; k0 += (size_t)w->cfg.max_batch) {
+        if (req->cancel && atomic_load(req->cancel))
+            return ls_fail(err, LS_ECANCELLED, "render cancelled at frame %zu", k0);
+        int batch = (int)(end - k0 < (size_t)w->cfg.max_batch ? end - k0 : (size_t)w->cfg.max_batch);
+        uint64_t t0 = pipe_now_ns();
+        for (int b = 0; b < batch; b++)
+            if (render_prepare(w, req, k0 + (size_t)b, b, &av_idx[b], err) != 0) return -1;
+        uint64_t t1 = pipe_now_ns();
+        if (ort_binding_run(w->unet_binding, batch, err) != 0) return ls_wrap(err, "frames from %zu", k0);
+        uint64_t t2 = pipe_now_ns();
+        t->prep_ns += t1 - t0;
+        t->unet_ns += t2 - t1;
+        for (int b = 0; b < batch; b++) {
+            pipe_frame f;
+            uint64_t t3 = pipe_now_ns();
+            if (render_composite(w, req, k0 + (size_t)b, b, av_idx[b], &f, err) != 0) return -1;
+            uint64_t t4 = pipe_now_ns();
+            if (sink(sink_ctx, &f, err) != 0) return -1;
+            t->paste_ns += t4 - t3;
+            t->sink_ns += pipe_now_ns() - t4;
+        }
+        t->frames += (uint64_t)batch;
+        t->batches++;
+    }
+    return 0;
+}

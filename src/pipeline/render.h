@@ -1,0 +1,56 @@
+/* render.h - turn a range of video frames of a clip into finished frames, batch by batch.
+ *
+ * For each batch of up to cfg.max_batch frames: pick each frame's avatar frame (ping-pong walk from
+ * start_frame), prepare the UNet's visual input (prepare.h) and audio input (feat_window), run the
+ * UNet once, then composite each output into a copy of its avatar frame (paste.h) and hand the
+ * finished frame to the caller's sink, in frame order. The worker must be bound to the UNet.
+ *
+ * Memory: every buffer is the worker's; nothing allocates. The frame passed to the sink is valid
+ * only during the call. Errors: the first error stops the render (sink errors too), with a message
+ * naming the frame. A set cancel flag stops it between batches with LS_ECANCELLED. */
+#ifndef LS_PIPELINE_RENDER_H
+#define LS_PIPELINE_RENDER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "avatar/avatar.h"
+#include "common/box.h"
+#include "common/err.h"
+#include "pipeline/worker.h"
+
+typedef struct pipe_frame {
+    size_t index;           /* video frame number within the clip */
+    int avatar_frame;       /* which avatar frame it shows */
+    const uint8_t *bgr;     /* width x height BGR, rows stride bytes apart */
+    int width, height;
+    size_t stride;
+    ls_box box;             /* where the face was redrawn */
+} pipe_frame;
+
+/* Receives each finished frame; returns 0, or -1 with err filled to stop the render. */
+typedef int (*pipe_sink_fn)(void *ctx, const pipe_frame *frame, ls_err *err);
+
+typedef struct pipe_render_req {
+    const avatar *av;
+    const float *feats;     /* the clip's encoder features (clip.h), n_frames rows of 512 */
+    size_t n_frames;
+    size_t first, count;    /* render frames first .. first+count-1 (within n_frames) */
+    int64_t start_frame;    /* avatar frame the ping-pong walk starts at for frame 0 (>= 0) */
+    const atomic_int *cancel; /* optional: nonzero asks the render to stop */
+} pipe_render_req;
+
+/* Time spent per stage, in nanoseconds, added to by pipe_render. */
+typedef struct pipe_timings {
+    uint64_t prep_ns, unet_ns, paste_ns, sink_ns;
+    uint64_t frames, batches;
+} pipe_timings;
+
+int pipe_render(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, void *sink_ctx,
+                pipe_timings *t, ls_err *err);
+
+/* Monotonic clock in nanoseconds (for timings here and in callers). */
+uint64_t pipe_now_ns(void);
+
+#endif

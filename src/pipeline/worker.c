@@ -1,0 +1,95 @@
+/* worker.c - creation and model binding of the per-worker context (see worker.h). */
+#include "pipeline/worker.h"
+
+#include <stdlib.h>
+
+#include "image/prepare.h"
+
+static size_t worker_arena_size(const pipe_worker_cfg *c) {
+    size_t b = (size_t)c->max_batch, floats;
+    floats = b * (ORT_UNET_IMG_ELEMS + ORT_UNET_AUDIO_ELEMS + ORT_UNET_OUT_ELEMS) +
+             (size_t)PIPE_ENC_BATCH * (ORT_ENC_MEL_ELEMS + ORT_ENC_FEAT_ELEMS);
+    return floats * sizeof(float) + b * PREP_CROP_BYTES +
+           (size_t)c->max_frame_w * c->max_frame_h * 3 + 8 * 64; /* + alignment slack */
+}
+
+pipe_worker *pipe_worker_create(const pipe_worker_cfg *cfg, ls_err *err) {
+    if (cfg->max_batch < 1 || cfg->max_batch > PIPE_MAX_BATCH) {
+        ls_fail(err, LS_EINVAL, "batch size %d outside 1..%d", cfg->max_batch, PIPE_MAX_BATCH);
+        return NULL;
+    }
+    if (cfg->max_frame_w < 1 || cfg->max_frame_h < 1 || cfg->max_frame_w > RESIZE_MAX_SIDE ||
+        cfg->max_frame_h > RESIZE_MAX_SIDE) {
+        ls_fail(err, LS_EINVAL, "frame size %dx%d out of range", cfg->max_frame_w, cfg->max_frame_h);
+        return NULL;
+    }
+    pipe_worker *w = calloc(1, sizeof *w);
+    if (!w) { ls_fail(err, LS_ENOMEM, "out of memory for a worker"); return NULL; }
+    w->cfg = *cfg;
+    if (!w->cfg.jpeg_quality) w->cfg.jpeg_quality = JPEG_DEFAULT_QUALITY;
+    size_t b = (size_t)cfg->max_batch;
+    if (arena_init(&w->arena, worker_arena_size(cfg)) != 0) {
+        ls_fail(err, LS_ENOMEM, "cannot allocate %zu bytes for a worker", worker_arena_size(cfg));
+        goto fail;
+    }
+    w->unet_image = arena_array(&w->arena, float, b * ORT_UNET_IMG_ELEMS);
+    w->unet_audio = arena_array(&w->arena, float, b * ORT_UNET_AUDIO_ELEMS);
+    w->unet_output = arena_array(&w->arena, float, b * ORT_UNET_OUT_ELEMS);
+    w->crops = arena_array(&w->arena, uint8_t, b * PREP_CROP_BYTES);
+    w->enc_mel = arena_array(&w->arena, float, (size_t)PIPE_ENC_BATCH * ORT_ENC_MEL_ELEMS);
+    w->enc_feat = arena_array(&w->arena, float, (size_t)PIPE_ENC_BATCH * ORT_ENC_FEAT_ELEMS);
+    w->frame = arena_array(&w->arena, uint8_t, (size_t)cfg->max_frame_w * cfg->max_frame_h * 3);
+    if (!w->frame) { ls_fail(err, LS_EINTERNAL, "worker arena sized too small"); goto fail; }
+    /* The resize goes both ways: frame box -> 328 crop (prep) and 328 crop -> box (paste). */
+    int side = cfg->max_frame_w > cfg->max_frame_h ? cfg->max_frame_w : cfg->max_frame_h;
+    if (side < PREP_CROP) side = PREP_CROP;
+    if (resize_scratch_init(&w->resize, side, side, err) != 0) goto fail;
+    if (!(w->jpeg = jpeg_enc_create(cfg->max_frame_w, cfg->max_frame_h, w->cfg.jpeg_quality, err)))
+        goto fail;
+    if (!(w->mel = mel_create(err))) goto fail;
+    return w;
+fail:
+    pipe_worker_destroy(w);
+    return NULL;
+}
+
+void pipe_worker_destroy(pipe_worker *w) {
+    if (!w) return;
+    ort_binding_destroy(w->enc_binding);
+    ort_binding_destroy(w->unet_binding);
+    mel_free(w->mel);
+    jpeg_enc_destroy(w->jpeg);
+    resize_scratch_free(&w->resize);
+    arena_free(&w->arena);
+    free(w);
+}
+
+int pipe_worker_bind(pipe_worker *w, ort_model *encoder, ort_model *unet, ls_err *err) {
+    if (encoder != w->encoder) {
+        ort_binding_destroy(w->enc_binding);
+        w->enc_binding = NULL;
+        w->encoder = NULL;
+        if (encoder) {
+            float *in[1] = {w->enc_mel};
+            if (!(w->enc_binding = ort_binding_create(encoder, PIPE_ENC_BATCH, in, w->enc_feat, err)))
+                return -1;
+            w->encoder = encoder;
+        }
+    }
+    if (unet != w->unet) {
+        ort_binding_destroy(w->unet_binding);
+        w->unet_binding = NULL;
+        w->unet = NULL;
+        if (unet) {
+            float *in[2] = {w->unet_image, w->unet_audio};
+            if (!(w->unet_binding = ort_binding_create(unet, w->cfg.max_batch, in, w->unet_output, err)))
+                return -1;
+            w->unet = unet;
+        }
+    }
+    return 0;
+}
+
+size_t pipe_worker_bytes(const pipe_worker *w) {
+    return sizeof *w + w->arena.cap;
+}

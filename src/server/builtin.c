@@ -120,8 +120,9 @@ static int test_sleep(void *app, srv_request *req, srv_response *resp) {
 }
 
 static const srv_method METHODS[] = {
-    {"/grpc.health.v1.Health/Check", grpc_health_check, SRV_METHOD_INLINE | SRV_METHOD_NOAUTH},
-    {"/monolithic.MonolithicService/Health", mono_health, SRV_METHOD_INLINE},
+    {"/grpc.health.v1.Health/Check", grpc_health_check,
+     SRV_METHOD_INLINE | SRV_METHOD_NOAUTH | SRV_METHOD_DRAINING},
+    {"/monolithic.MonolithicService/Health", mono_health, SRV_METHOD_INLINE | SRV_METHOD_DRAINING},
     {"/monolithic.MonolithicService/InferBatchComposite", not_wired, 0},
     {"/monolithic.MonolithicService/ListModels", not_wired, 0},
     {"/monolithic.MonolithicService/LoadModel", not_wired, 0},

@@ -61,6 +61,9 @@ static void start_send(srv_call *c, srv_response *resp) {
     if (resp->has_reply) grpc_slice_unref(resp->reply);
     resp->has_reply = 0;
     c->status = resp->status;
+    /* Counted before the reply leaves, so a client never sees its reply before the count. */
+    atomic_fetch_add(&c->srv->total, 1);
+    if (c->status != GRPC_STATUS_OK) atomic_fetch_add(&c->srv->failed, 1);
     snprintf(c->status_msg, sizeof c->status_msg, "%s", resp->message);
     snprintf(c->note, sizeof c->note, "%s", resp->note);
     /* Copied: gRPC may hold the details past the batch; empty for OK (no allocation). */
@@ -131,7 +134,7 @@ static void on_accept(srv_call *c, int ok) {
     } else if (!c->method) {
         snprintf(msg, sizeof msg, "unknown method %s", c->method_name);
         finish_status(c, GRPC_STATUS_UNIMPLEMENTED, msg);
-    } else if (atomic_load(&srv->draining)) {
+    } else if (atomic_load(&srv->draining) && !(c->method->flags & SRV_METHOD_DRAINING)) {
         finish_status(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
     } else {
         memset(&op, 0, sizeof op);
@@ -150,7 +153,7 @@ static void on_recv(srv_call *c, int ok) {
         return;
     }
     c->bytes_in = grpc_byte_buffer_length(c->recv_buf);
-    if (atomic_load(&srv->draining)) {
+    if (atomic_load(&srv->draining) && !(c->method->flags & SRV_METHOD_DRAINING)) {
         finish_status(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
         return;
     }
@@ -178,8 +181,6 @@ static void on_sent(srv_call *c) {
     if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
     c->send_buf = NULL;
     int64_t end = srv_now_ns();
-    atomic_fetch_add(&srv->total, 1);
-    if (c->status != GRPC_STATUS_OK) atomic_fetch_add(&srv->failed, 1);
     srv_log_level lvl = c->status == GRPC_STATUS_OK ? SRV_LOG_INFO
                         : c->status == GRPC_STATUS_INTERNAL ? SRV_LOG_ERROR : SRV_LOG_WARN;
     double queue_ms = c->t_start_ns ? (double)(c->t_start_ns - c->t_accept_ns) / 1e6 : 0.0;
@@ -218,6 +219,7 @@ void *srv_worker_main(void *arg) {
         srv_response resp;
         srv_run_handler(w, c, &resp);
         atomic_fetch_sub(&srv->busy, 1);
+        srv_queue_done(&srv->queue);
         start_send(c, &resp);
     }
     return NULL;

@@ -87,7 +87,7 @@ srv_server *srv_server_create(const srv_config *cfg, srv_app *app, srv_log *log,
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cond, NULL);
     if (build_methods(srv, err)) goto fail;
-    if (srv_queue_init(&srv->queue, cfg->queue_depth)) {
+    if (srv_queue_init(&srv->queue, cfg->worker_count, cfg->queue_depth)) {
         ls_fail(err, LS_ENOMEM, "out of memory");
         goto fail;
     }
@@ -121,6 +121,8 @@ srv_server *srv_server_create(const srv_config *cfg, srv_app *app, srv_log *log,
          {.integer = cfg->keepalive_permit_without_calls}},
         {GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          {.integer = cfg->keepalive_min_ping_interval_ms}},
+        /* gRPC sets SO_REUSEPORT by default: a second lipsyncd would silently share the port. */
+        {GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
     };
     grpc_channel_args cargs = {sizeof args / sizeof *args, args};
     srv->server = grpc_server_create(&cargs, NULL);

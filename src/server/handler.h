@@ -55,6 +55,7 @@ typedef int (*srv_handler_fn)(void *app, srv_request *req, srv_response *resp);
 enum {
     SRV_METHOD_INLINE = 1u << 0, /* cheap and non-blocking: run on the I/O thread, skip the queue */
     SRV_METHOD_NOAUTH = 1u << 1, /* exempt from the bearer token (health probes), if configured */
+    SRV_METHOD_DRAINING = 1u << 2, /* still answered while shutting down (health reports it) */
 };
 
 typedef struct srv_method {

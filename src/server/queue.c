@@ -3,9 +3,9 @@
 
 #include <stdlib.h>
 
-int srv_queue_init(srv_queue *q, int capacity) {
-    q->cap = capacity > 0 ? capacity : 1;
-    q->head = q->len = q->closed = 0;
+int srv_queue_init(srv_queue *q, int workers, int depth) {
+    q->cap = workers + depth > 0 ? workers + depth : 1;
+    q->head = q->len = q->closed = q->active = 0;
     q->items = calloc((size_t)q->cap, sizeof *q->items);
     if (!q->items) return -1;
     pthread_mutex_init(&q->mu, NULL);
@@ -23,8 +23,9 @@ void srv_queue_destroy(srv_queue *q) {
 
 int srv_queue_try_push(srv_queue *q, void *item) {
     pthread_mutex_lock(&q->mu);
-    int ok = !q->closed && q->len < q->cap;
+    int ok = !q->closed && q->active < q->cap;
     if (ok) {
+        q->active++;
         q->items[(q->head + q->len) % q->cap] = item;
         q->len++;
         pthread_cond_signal(&q->nonempty);
@@ -44,6 +45,12 @@ void *srv_queue_pop(srv_queue *q) {
     }
     pthread_mutex_unlock(&q->mu);
     return item;
+}
+
+void srv_queue_done(srv_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    q->active--;
+    pthread_mutex_unlock(&q->mu);
 }
 
 void srv_queue_close(srv_queue *q) {

@@ -5,9 +5,11 @@ files (grpc_tools.protoc) into a temp dir. Each test starts its own server on po
 port is read from the startup log line), and always kills it. The whole run is bounded by an
 alarm. The test-only Sleep method (testing.enable_sleep_method) holds workers on demand.
 """
+import atexit
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from grpc_tools import protoc
 
 LIPSYNCD, PROTO_DIR = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="lipsyncd-test-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 SLEEP = "/lipsyncd.testing.Testing/Sleep"
 NO_PROXY = [("grpc.enable_http_proxy", 0)]
 

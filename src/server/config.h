@@ -1,0 +1,85 @@
+/* config.h - lipsyncd's configuration: defaults, and the YAML file that overrides them.
+ *
+ * srv_config_defaults() fills every field with a value that serves the demo avatar on
+ * 127.0.0.1:50053. srv_config_load() parses a YAML file (libyaml) over those defaults; it accepts
+ * the Go server's keys where they mean the same thing (server.port, server.max_message_size_mb,
+ * server.worker_count, capacity.*, onnx.intra_op_threads, output.jpeg_quality, models: {...}).
+ * Unknown keys, wrong types and out-of-range values fail with "FILE:LINE: key.path: why".
+ * The struct owns its model table (heap, freed by srv_config_free); all strings are inline. */
+#ifndef LS_SRV_CONFIG_H
+#define LS_SRV_CONFIG_H
+
+#include <stdbool.h>
+
+#include "common/err.h"
+
+#define SRV_CFG_PATH_MAX 1024
+#define SRV_CFG_ID_MAX 64
+
+typedef enum { SRV_LOG_ERROR = 0, SRV_LOG_WARN, SRV_LOG_INFO, SRV_LOG_DEBUG } srv_log_level;
+typedef enum { SRV_EVICT_LFU = 0, SRV_EVICT_LRU, SRV_EVICT_NONE } srv_eviction;
+
+/* One entry of `models:` (Go server layout): an avatar described by explicit paths instead of a
+ * package under avatars_root. Exactly one of background_dir / source_video is set. */
+typedef struct srv_model_cfg {
+    char id[SRV_CFG_ID_MAX + 1];
+    char model_path[SRV_CFG_PATH_MAX];
+    char background_dir[SRV_CFG_PATH_MAX];
+    char source_video[SRV_CFG_PATH_MAX];
+    char crop_rects_path[SRV_CFG_PATH_MAX];
+    int num_frames;            /* 0 = all frames found */
+    bool preload_backgrounds;
+    bool preload_model;
+    int line;                  /* where it was declared, for later error messages */
+} srv_model_cfg;
+
+typedef struct srv_config {
+    /* server: */
+    char listen[256];              /* host:port, default 127.0.0.1:50053 */
+    int worker_count;              /* render workers; default: online CPUs, 1..256 */
+    int queue_depth;               /* calls waiting for a worker before RESOURCE_EXHAUSTED */
+    int max_message_size_mb;       /* max receive and send size, default 100 */
+    int keepalive_time_ms;         /* server pings an idle connection after this; default 2 h */
+    int keepalive_timeout_ms;      /* ...and drops it if no ack within this; default 20 s */
+    bool keepalive_permit_without_calls;
+    int keepalive_min_ping_interval_ms; /* clients pinging more often get GOAWAY; default 5 min */
+    int shutdown_grace_ms;         /* in-flight calls get this long on SIGTERM; default 10 s */
+    char tls_cert[SRV_CFG_PATH_MAX]; /* PEM; both empty = plaintext */
+    char tls_key[SRV_CFG_PATH_MAX];
+    char auth_token[256];          /* non-empty: require "authorization: Bearer <token>" */
+    bool auth_exempt_health;       /* grpc.health.v1.Health/Check without token; default true */
+    /* logging: */
+    srv_log_level log_level;       /* default info */
+    int log_ring;                  /* pending log lines before lines are dropped; default 4096 */
+    /* avatars and capacity: */
+    char avatars_root[SRV_CFG_PATH_MAX]; /* folder of avatar packages; default "avatars" */
+    int max_models;                /* loaded avatars at once; default 8 */
+    double max_memory_gb;          /* memory budget of loaded avatars; default 8 */
+    srv_eviction eviction_policy;  /* default lfu */
+    int intra_op_threads;          /* ONNX Runtime threads per session; default 1 */
+    int jpeg_quality;              /* default 75 */
+    int max_batch;                 /* frames per render batch; default 32 */
+    srv_model_cfg *models;         /* `models:` entries, n_models of them */
+    int n_models;
+    /* testing: (test hooks, never enable in production) */
+    bool testing_enable_sleep;     /* adds /lipsyncd.testing.Testing/Sleep, see docs/api.md */
+} srv_config;
+
+/* Fills every field with its default (no allocation). */
+void srv_config_defaults(srv_config *cfg);
+
+/* Parses `path` over the current contents of *cfg (call srv_config_defaults first). On error
+ * returns -1 with err = "path:line: key: why" (LS_EINVAL, or LS_EIO when unreadable). */
+int srv_config_load(srv_config *cfg, const char *path, ls_err *err);
+
+/* The same for YAML text in memory; `name` is used in messages. */
+int srv_config_parse(srv_config *cfg, const char *text, size_t len, const char *name, ls_err *err);
+
+/* Sets cfg->listen from --listen ADDR ("host:port", "[v6]:port" or ":port" = 127.0.0.1). */
+int srv_config_set_listen(srv_config *cfg, const char *addr, ls_err *err);
+
+void srv_config_free(srv_config *cfg);
+
+const char *srv_log_level_name(srv_log_level level);
+
+#endif

@@ -1,0 +1,141 @@
+/* test_server_config.c - lipsyncd's YAML configuration (src/server/config.h): defaults, the Go
+ * server's keys, and errors that name the file, line and key path. */
+#include <string.h>
+
+#include "check.h"
+#include "server/config.h"
+
+static int parse(srv_config *cfg, const char *yaml, ls_err *err) {
+    srv_config_defaults(cfg);
+    return srv_config_parse(cfg, yaml, strlen(yaml), "t.yaml", err);
+}
+
+TEST(defaults_serve_localhost_50053) {
+    srv_config c;
+    srv_config_defaults(&c);
+    CHECK(!strcmp(c.listen, "127.0.0.1:50053"), "listen %s", c.listen);
+    CHECK(c.max_message_size_mb == 100, "max message %d", c.max_message_size_mb);
+    CHECK(c.shutdown_grace_ms == 10000, "grace %d", c.shutdown_grace_ms);
+    CHECK(c.worker_count >= 1 && c.queue_depth >= 1, "workers %d queue %d", c.worker_count, c.queue_depth);
+    CHECK(c.jpeg_quality == 75 && c.eviction_policy == SRV_EVICT_LFU, "jpeg %d", c.jpeg_quality);
+    CHECK(!c.auth_token[0] && !c.tls_cert[0] && !c.testing_enable_sleep, "auth/TLS/test hooks off");
+}
+
+TEST(empty_file_keeps_defaults) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "", &e) == 0, "%s", e.msg);
+    CHECK(!strcmp(c.listen, "127.0.0.1:50053"), "listen %s", c.listen);
+}
+
+TEST(go_server_keys_are_accepted) {
+    const char *y =
+        "server:\n  port: \":6000\"\n  max_message_size_mb: 50\n  worker_count: 3\n"
+        "capacity:\n  max_models: 4\n  max_memory_gb: 2.5\n  eviction_policy: lru\n"
+        "onnx:\n  intra_op_threads: 2\noutput:\n  jpeg_quality: 90\n"
+        "models:\n  alice:\n    model_path: /m/a.onnx\n    background_dir: /m/a_frames\n"
+        "    crop_rects_path: /m/a.json\n    num_frames: 100\n    preload_backgrounds: true\n"
+        "    preload_model: yes\n  bob:\n    model_path: b.onnx\n    source_video: b.mp4\n";
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, y, &e) == 0, "%s", e.msg);
+    CHECK(!strcmp(c.listen, "127.0.0.1:6000"), "server.port overrides the port: %s", c.listen);
+    CHECK(c.max_message_size_mb == 50 && c.worker_count == 3, "server keys");
+    CHECK(c.max_models == 4 && c.max_memory_gb == 2.5 && c.eviction_policy == SRV_EVICT_LRU, "capacity");
+    CHECK(c.intra_op_threads == 2 && c.jpeg_quality == 90, "onnx/output");
+    CHECK(c.n_models == 2, "models %d", c.n_models);
+    CHECK(!strcmp(c.models[0].id, "alice") && !strcmp(c.models[0].background_dir, "/m/a_frames"), "alice");
+    CHECK(c.models[0].num_frames == 100 && c.models[0].preload_backgrounds && c.models[0].preload_model, "alice flags");
+    CHECK(c.models[0].line == 14, "alice declared on line 14, got %d", c.models[0].line);
+    CHECK(!strcmp(c.models[1].source_video, "b.mp4") && !c.models[1].preload_model, "bob");
+    srv_config_free(&c);
+}
+
+TEST(port_overrides_listen_in_any_order) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "server:\n  port: 7000\n  listen: 0.0.0.0:1\n", &e) == 0, "%s", e.msg);
+    CHECK(!strcmp(c.listen, "0.0.0.0:7000"), "listen %s", c.listen);
+}
+
+TEST(unknown_key_reports_path_and_line) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "server:\n  keepalive:\n    time_ms: 5000\n    tmeout_ms: 1\n", &e) == -1, "must fail");
+    CHECK(e.code == LS_EINVAL, "code %d", e.code);
+    CHECK(!strcmp(e.msg, "t.yaml:4: server.keepalive.tmeout_ms: unknown key"), "msg: %s", e.msg);
+    CHECK(parse(&c, "color: blue\n", &e) == -1 && strstr(e.msg, "t.yaml:1: color: unknown key"), "%s", e.msg);
+}
+
+TEST(wrong_types_report_path_and_line) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "server:\n  worker_count: many\n", &e) == -1, "string for int");
+    CHECK(strstr(e.msg, "t.yaml:2: server.worker_count: expected an integer"), "%s", e.msg);
+    CHECK(parse(&c, "server:\n  worker_count: \"4\"\n", &e) == -1, "quoted int is a string");
+    CHECK(parse(&c, "output:\n  jpeg_quality: 101\n", &e) == -1, "range");
+    CHECK(strstr(e.msg, "t.yaml:2: output.jpeg_quality: out of range"), "%s", e.msg);
+    CHECK(parse(&c, "server: [1, 2]\n", &e) == -1 && strstr(e.msg, "t.yaml:1: server: expected a mapping"), "%s", e.msg);
+    CHECK(parse(&c, "server:\n  listen:\n    a: b\n", &e) == -1 && strstr(e.msg, "t.yaml:3: server.listen: expected a string"), "%s", e.msg);
+    CHECK(parse(&c, "logging:\n  level: loud\n", &e) == -1 && strstr(e.msg, "logging.level"), "%s", e.msg);
+    CHECK(parse(&c, "server:\n  port: 70000\n", &e) == -1 && strstr(e.msg, "server.port: out of range"), "%s", e.msg);
+}
+
+TEST(model_entries_are_validated) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "models:\n  ../etc:\n    model_path: m\n    source_video: v\n", &e) == -1, "path-like id");
+    CHECK(strstr(e.msg, "t.yaml:2: models.../etc: model id must match"), "%s", e.msg);
+    srv_config_free(&c);
+    CHECK(parse(&c, "models:\n  a:\n    model_path: m\n", &e) == -1, "no frames source");
+    CHECK(strstr(e.msg, "exactly one of background_dir and source_video"), "%s", e.msg);
+    srv_config_free(&c);
+    CHECK(parse(&c, "models:\n  a:\n    model_path: m\n    source_video: v\n    fps: 25\n", &e) == -1, "unknown");
+    CHECK(strstr(e.msg, "t.yaml:5: models.a.fps: unknown key"), "%s", e.msg);
+    srv_config_free(&c);
+}
+
+TEST(yaml_syntax_error_has_a_line) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "server:\n  listen: [\n", &e) == -1, "must fail");
+    CHECK(strstr(e.msg, "t.yaml:") && strstr(e.msg, "YAML syntax error"), "%s", e.msg);
+}
+
+TEST(tls_needs_cert_and_key) {
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, "server:\n  tls:\n    cert: a.pem\n", &e) == -1 && strstr(e.msg, "server.tls"), "%s", e.msg);
+}
+
+TEST(listen_flag) {
+    srv_config c;
+    ls_err e = {0};
+    srv_config_defaults(&c);
+    CHECK(srv_config_set_listen(&c, ":9000", &e) == 0 && !strcmp(c.listen, "127.0.0.1:9000"), "%s", c.listen);
+    CHECK(srv_config_set_listen(&c, "[::1]:9001", &e) == 0 && !strcmp(c.listen, "[::1]:9001"), "%s", c.listen);
+    CHECK(srv_config_set_listen(&c, "localhost", &e) == -1, "no port");
+    CHECK(srv_config_set_listen(&c, "h:99999", &e) == -1, "port range");
+}
+
+TEST(missing_file_is_an_io_error) {
+    srv_config c;
+    ls_err e = {0};
+    srv_config_defaults(&c);
+    CHECK(srv_config_load(&c, "/nonexistent/lipsyncd.yaml", &e) == -1 && e.code == LS_EIO, "%s", e.msg);
+}
+
+int main(void) {
+    RUN(defaults_serve_localhost_50053);
+    RUN(empty_file_keeps_defaults);
+    RUN(go_server_keys_are_accepted);
+    RUN(port_overrides_listen_in_any_order);
+    RUN(unknown_key_reports_path_and_line);
+    RUN(wrong_types_report_path_and_line);
+    RUN(model_entries_are_validated);
+    RUN(yaml_syntax_error_has_a_line);
+    RUN(tls_needs_cert_and_key);
+    RUN(listen_flag);
+    RUN(missing_file_is_an_io_error);
+    return check_summary();
+}

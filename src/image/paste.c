@@ -14,14 +14,19 @@ static inline uint8_t to_u8(float p) {
 
 void paste_pred_to_crop(const float *pred, uint8_t *crop) {
     const size_t plane = (size_t)PREP_SIZE * PREP_SIZE;
+    uint8_t u8[3][PREP_SIZE];
     for (int y = 0; y < PREP_SIZE; y++) {
-        const float *restrict b = pred + (size_t)y * PREP_SIZE;
-        const float *restrict g = b + plane, *restrict r = b + 2 * plane;
+        /* Plane by plane (contiguous, so the conversion vectorises), then interleave to BGR. */
+        for (int c = 0; c < 3; c++) {
+            const float *restrict in = pred + c * plane + (size_t)y * PREP_SIZE;
+            uint8_t *restrict o = u8[c];
+            for (int x = 0; x < PREP_SIZE; x++) o[x] = to_u8(in[x]);
+        }
         uint8_t *restrict out = crop + ((size_t)(y + PREP_BORDER) * PREP_CROP + PREP_BORDER) * 3;
         for (int x = 0; x < PREP_SIZE; x++) {
-            out[3 * x + 0] = to_u8(b[x]);
-            out[3 * x + 1] = to_u8(g[x]);
-            out[3 * x + 2] = to_u8(r[x]);
+            out[3 * x + 0] = u8[0][x];
+            out[3 * x + 1] = u8[1][x];
+            out[3 * x + 2] = u8[2][x];
         }
     }
 }

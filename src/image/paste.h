@@ -8,7 +8,7 @@
  * the box size with cv2-exact INTER_CUBIC, and the result overwrites frame[y1:y2, x1:x2].
  *
  * Memory: all buffers are the caller's; nothing allocates. The crop is modified in place. The
- * resize scratch must hold a box-sized destination (e.g. PREP_MAX_BOX_SIDE square).
+ * resize scratch must take a box-sized destination: PREP_SCRATCH_SIDE square (prepare.h) does.
  * Errors: -1 with LS_EINVAL for a bad box (see prep_check_box) or a scratch too small. */
 #ifndef LS_IMAGE_PASTE_H
 #define LS_IMAGE_PASTE_H

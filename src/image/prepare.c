@@ -17,14 +17,22 @@ int prep_check_box(ls_box b, int fw, int fh, ls_err *err) {
     return 0;
 }
 
-/* One 320-pixel BGR row -> three float rows (B, G, R planes), value / 255 as numpy's float32
- * division does (a true division: multiplying by 1/255 would differ in the last bit). */
+/* v / 255 for every byte, as numpy's float32 division rounds it (a true division; multiplying by
+ * 1/255 would differ in the last bit). The compiler folds these divisions with the same IEEE
+ * rounding; a table lookup is ~3x faster than dividing 300k values per frame. */
+#define DIV1(i) (float)(i) / 255.0f
+#define DIV4(i) DIV1(i), DIV1((i) + 1), DIV1((i) + 2), DIV1((i) + 3)
+#define DIV16(i) DIV4(i), DIV4((i) + 4), DIV4((i) + 8), DIV4((i) + 12)
+#define DIV64(i) DIV16(i), DIV16((i) + 16), DIV16((i) + 32), DIV16((i) + 48)
+static const float byte_over_255[256] = {DIV64(0), DIV64(64), DIV64(128), DIV64(192)};
+
+/* One 320-pixel BGR row -> three float rows (B, G, R planes). */
 static void row_to_planes(const uint8_t *restrict px, float *restrict b, float *restrict g,
                           float *restrict r) {
     for (int x = 0; x < PREP_SIZE; x++) {
-        b[x] = (float)px[3 * x + 0] / 255.0f;
-        g[x] = (float)px[3 * x + 1] / 255.0f;
-        r[x] = (float)px[3 * x + 2] / 255.0f;
+        b[x] = byte_over_255[px[3 * x + 0]];
+        g[x] = byte_over_255[px[3 * x + 1]];
+        r[x] = byte_over_255[px[3 * x + 2]];
     }
 }
 

@@ -5,8 +5,10 @@
  * x 5..314, y 5..309 (inclusive) set to 0, and input = concat(real, masked) as float32 CHW BGR / 255
  * (6 x 320 x 320, channels B,G,R real then B,G,R masked).
  *
- * Memory: every buffer is the caller's; prep_frame never allocates (the resize scratch must hold a
- * 328 x 328 destination). Errors: -1 with LS_EINVAL for a box outside the frame, empty, or larger
+ * Memory: every buffer is the caller's; prep_frame never allocates. The resize scratch must take
+ * the box as source and 328 x 328 as destination: one made with
+ * resize_scratch_init(&s, PREP_SCRATCH_SIDE, PREP_SCRATCH_SIDE) serves prep and paste for any
+ * valid box (about 0.5 MB). Errors: -1 with LS_EINVAL for a box outside the frame, empty, or larger
  * than PREP_MAX_BOX_SIDE, and for bad frame sizes. */
 #ifndef LS_IMAGE_PREPARE_H
 #define LS_IMAGE_PREPARE_H
@@ -27,6 +29,7 @@
 #define PREP_MASK_Y0 5
 #define PREP_MASK_Y1 309
 #define PREP_MAX_BOX_SIDE 4096 /* a face box wider or taller than this is a caller bug */
+#define PREP_SCRATCH_SIDE PREP_MAX_BOX_SIDE /* resize scratch size for prep and paste */
 
 #define PREP_CROP_BYTES ((size_t)PREP_CROP * PREP_CROP * 3)                 /* crop, stride 984 */
 #define PREP_INPUT_FLOATS ((size_t)PREP_CHANNELS * PREP_SIZE * PREP_SIZE)   /* 614400 */

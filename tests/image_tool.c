@@ -108,7 +108,7 @@ static void write_padded(const char *path, const uint8_t *p, int w, int h, size_
 int main(int argc, char **argv) {
     ls_err err = {0};
     resize_scratch s;
-    if (resize_scratch_init(&s, PREP_MAX_BOX_SIDE, PREP_MAX_BOX_SIDE, &err)) die(err.msg);
+    if (resize_scratch_init(&s, PREP_SCRATCH_SIDE, PREP_SCRATCH_SIDE, &err)) die(err.msg);
     if (argc == 6 && !strcmp(argv[1], "resize")) {
         npy in = npy_read(argv[2]);
         size_t ss, ds;
@@ -119,6 +119,7 @@ int main(int argc, char **argv) {
         if (!dst) die("oom");
         if (resize_bgr(src, in.shape[1], in.shape[0], ss, dst, w, h, ds, &s, &err)) die(err.msg);
         write_padded(argv[5], dst, w, h, ds);
+        free(in.data), free(src), free(dst);
     } else if (argc == 9 && !strcmp(argv[1], "prep")) {
         npy fr = npy_read(argv[2]);
         size_t fs;
@@ -131,6 +132,7 @@ int main(int argc, char **argv) {
         int cshape[3] = {PREP_CROP, PREP_CROP, 3}, ishape[3] = {PREP_CHANNELS, PREP_SIZE, PREP_SIZE};
         npy_write(argv[7], crop, 3, cshape, 0);
         npy_write(argv[8], input, 3, ishape, 1);
+        free(fr.data), free(frame), free(crop), free(input);
     } else if (argc == 10 && !strcmp(argv[1], "paste")) {
         npy fr = npy_read(argv[2]), cr = npy_read(argv[3]), pr = npy_read(argv[4]);
         if (cr.count != PREP_CROP_BYTES || cr.is_float) die("crop must be 328x328x3 uint8");
@@ -141,6 +143,7 @@ int main(int argc, char **argv) {
         if (paste_frame(pr.data, cr.data, b, frame, fr.shape[1], fr.shape[0], fs, &s, &err))
             die(err.msg);
         write_padded(argv[9], frame, fr.shape[1], fr.shape[0], fs);
+        free(fr.data), free(cr.data), free(pr.data), free(frame);
     } else {
         die("usage: see the comment at the top of tests/image_tool.c");
     }

@@ -93,13 +93,17 @@ TEST(prep_and_paste_refuse_a_bad_box_without_touching_buffers) {
     resize_scratch_free(&s);
 }
 
-TEST(resize_refuses_a_destination_larger_than_its_scratch) {
+TEST(resize_refuses_images_larger_than_its_scratch) {
     resize_scratch s;
     ls_err e = {0};
-    static uint8_t src[10 * 10 * 3], dst[200 * 200 * 3];
+    static uint8_t src[200 * 10 * 3], dst[200 * 200 * 3];
     CHECK(resize_scratch_init(&s, 100, 100, &e) == 0, "init: %s", e.msg);
     CHECK(resize_bgr(src, 10, 10, 30, dst, 101, 50, 303, &s, &e) == -1 && e.code == LS_EINVAL,
-          "wider than scratch accepted");
+          "destination wider than scratch accepted");
+    CHECK(resize_bgr(src, 10, 10, 30, dst, 50, 101, 150, &s, &e) == -1 && e.code == LS_EINVAL,
+          "destination taller than scratch accepted");
+    CHECK(resize_bgr(src, 101, 10, 303, dst, 50, 50, 150, &s, &e) == -1 && e.code == LS_EINVAL,
+          "source wider than scratch accepted");
     CHECK(resize_bgr(src, 10, 10, 29, dst, 50, 50, 150, &s, &e) == -1, "short stride accepted");
     CHECK(resize_bgr(src, 10, 10, 30, dst, 100, 100, 300, &s, &e) == 0, "max size: %s", e.msg);
     resize_scratch_free(&s);
@@ -253,7 +257,7 @@ int main(void) {
     RUN(box_outside_empty_or_inverted_is_rejected_with_a_message);
     RUN(box_larger_than_the_maximum_is_rejected);
     RUN(prep_and_paste_refuse_a_bad_box_without_touching_buffers);
-    RUN(resize_refuses_a_destination_larger_than_its_scratch);
+    RUN(resize_refuses_images_larger_than_its_scratch);
     RUN(pred_to_uint8_truncates_and_clamps_nan_negative_and_overflow);
     RUN(jpeg_encode_decodes_strictly_with_the_right_size_and_quality);
     RUN(jpeg_decodes_to_bgr_and_truncated_jpeg_is_a_clean_error);

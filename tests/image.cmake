@@ -5,16 +5,8 @@ ls_add_c_test(test_image test_image.c)
 # cv2/numpy running the reference code, with expected images generated at test time.
 add_executable(image_tool image_tool.c)
 target_link_libraries(image_tool PRIVATE lipsync_core)
-# The reference needs cv2 + numpy, which Debian's /usr/bin/python3 has. When CMake's Python3 is
-# another interpreter without them (a pyenv shim first on PATH), fall back to Debian's.
-set(LS_IMAGE_PYTHON ${Python3_EXECUTABLE})
-execute_process(COMMAND ${Python3_EXECUTABLE} -c "import cv2, numpy"
-  RESULT_VARIABLE ls_image_cv2_rc OUTPUT_QUIET ERROR_QUIET)
-if(NOT ls_image_cv2_rc EQUAL 0 AND EXISTS /usr/bin/python3)
-  set(LS_IMAGE_PYTHON /usr/bin/python3)
-endif()
 add_test(NAME test_image_vs_opencv
-  COMMAND ${LS_IMAGE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_image_vs_opencv.py
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_image_vs_opencv.py
           $<TARGET_FILE:image_tool>)
 set_tests_properties(test_image_vs_opencv PROPERTIES ENVIRONMENT "LS_GOLDEN_DIR=${LS_GOLDEN_DIR}")
 

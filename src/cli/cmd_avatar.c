@@ -7,6 +7,7 @@
 #include "avatar/avatar.h"
 #include "avatar/avatar_build.h"
 #include "cli/commands.h"
+#include "media/video_in.h"
 
 static int usage(FILE *out) {
     fprintf(out,
@@ -103,6 +104,7 @@ static int build(int argc, char **argv) {
 }
 
 int cmd_avatar(int argc, char **argv) {
+    media_quiet_ffmpeg_logs();
     if (argc < 2) return usage(stderr);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return usage(stdout);
     if (!strcmp(argv[1], "build")) return build(argc - 1, argv + 1);

@@ -16,7 +16,9 @@ typedef struct decoder {
     AVPacket *pkt;
     AVFrame *frame;
     struct SwsContext *sws;
-    uint8_t *bgr; /* one packed BGR24 frame, allocated at the first frame */
+    uint8_t *bgr;     /* one packed BGR24 frame, allocated at the first frame */
+    uint8_t *wide;    /* swscale's output: rows of `stride` bytes (see deliver) */
+    int stride;
     int stream, width, height, count;
     media_frame_fn fn;
     void *user;
@@ -36,6 +38,7 @@ static void decoder_close(decoder *d) {
     avcodec_free_context(&d->dec);
     avformat_close_input(&d->fmt);
     free(d->bgr);
+    av_free(d->wide);
 }
 
 static int decoder_open(decoder *d, const char *path, ls_err *err) {
@@ -70,8 +73,10 @@ static int deliver(decoder *d, ls_err *err) {
     if (!d->bgr) {
         d->width = f->width;
         d->height = f->height;
+        d->stride = FFALIGN(d->width, 64) * 3;
         d->bgr = malloc((size_t)d->width * d->height * 3);
-        if (!d->bgr) return ls_fail(err, LS_ENOMEM, "%s: out of memory", d->path);
+        d->wide = av_malloc((size_t)d->stride * (d->height + 1));
+        if (!d->bgr || !d->wide) return ls_fail(err, LS_ENOMEM, "%s: out of memory", d->path);
     } else if (f->width != d->width || f->height != d->height) {
         return ls_fail(err, LS_EFORMAT, "%s: frame %d is %dx%d but frame 0 was %dx%d", d->path,
                        d->count, f->width, f->height, d->width, d->height);
@@ -80,9 +85,14 @@ static int deliver(decoder *d, ls_err *err) {
     d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, d->width, d->height,
                                   AV_PIX_FMT_BGR24, SWS_BICUBIC, NULL, NULL, NULL);
     if (!d->sws) return ls_fail(err, LS_EFORMAT, "%s: cannot convert pixel format %d", d->path, f->format);
-    uint8_t *dst[4] = {d->bgr, NULL, NULL, NULL};
-    int dst_stride[4] = {d->width * 3, 0, 0, 0};
+    /* swscale's SIMD YUV->RGB paths write whole blocks of pixels and lose the last columns of
+     * widths that are not a multiple of 8 when rows are packed tightly (a 66-wide frame came back
+     * with 2 black columns), so convert into rows padded to 64 pixels, as OpenCV does, then pack. */
+    uint8_t *dst[4] = {d->wide, NULL, NULL, NULL};
+    int dst_stride[4] = {d->stride, 0, 0, 0};
     sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dst_stride);
+    for (int y = 0; y < d->height; y++)
+        memcpy(d->bgr + (size_t)y * d->width * 3, d->wide + (size_t)y * d->stride, (size_t)d->width * 3);
     av_frame_unref(f);
     if (d->fn(d->user, d->count, d->bgr, d->width, d->height, err) != 0) return -1;
     d->count++;
@@ -135,6 +145,8 @@ int media_video_decode(const char *path, media_frame_fn fn, void *user, media_vi
     decoder_close(&d);
     return rc;
 }
+
+void media_quiet_ffmpeg_logs(void) { av_log_set_level(AV_LOG_ERROR); }
 
 typedef struct block {
     uint8_t *data;

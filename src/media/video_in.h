@@ -37,4 +37,8 @@ int media_video_decode(const char *path, media_frame_fn fn, void *user, media_vi
 uint8_t *media_video_read_all(const char *path, size_t max_bytes, media_video_info *info,
                               ls_err *err);
 
+/* Limits FFmpeg's own logging (process-wide state inside FFmpeg) to real errors, hiding its
+ * informational chatter (encoder banners, format-range notes). Call once from a program's main. */
+void media_quiet_ffmpeg_logs(void);
+
 #endif

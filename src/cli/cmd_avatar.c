@@ -1,4 +1,5 @@
 /* cmd_avatar.c - `lipsync avatar build|info`: make an avatar package or describe one. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,9 @@ static int usage(FILE *out) {
 }
 
 static void print_model(const char *what, const char *path) {
-    printf("%-8s %s%s\n", what, path, access(path, R_OK) == 0 ? "" : "  (missing)");
+    char real[PATH_MAX];
+    if (realpath(path, real) && access(real, R_OK) == 0) printf("%-8s %s\n", what, real);
+    else printf("%-8s %s  (missing)\n", what, path);
 }
 
 static void print_info(const avatar *a) {

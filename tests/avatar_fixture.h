@@ -111,10 +111,12 @@ static inline char *fx_avatar(int n, int claimed, int w, int h) {
     return dir;
 }
 
-static inline void fx_rmtree(const char *dir) {
+/* Removes the folder and frees its path. */
+static inline void fx_rmtree(char *dir) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fx_die("rm -rf");
+    free(dir);
 }
 
 #endif

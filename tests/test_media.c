@@ -51,7 +51,7 @@ static int probe(const char *path, probed *s, double *format_duration) {
 static int write_clip(const char *path, int w, int h, int n, media_codec codec, size_t samples, ls_err *err) {
     float *pcm = samples ? malloc(samples * sizeof *pcm) : NULL;
     for (size_t i = 0; i < samples; i++) pcm[i] = 0.3f * sinf(2.0f * 3.14159265f * 220.0f * (float)i / 16000.0f);
-    media_writer_cfg cfg = {.width = w, .height = h, .fps = 25, .codec = codec,
+    media_writer_cfg cfg = {.width = w, .height = h, .fps = 0 /* default 25 */, .codec = codec,
                             .audio = pcm, .audio_samples = samples, .audio_rate = 16000};
     media_writer *mw = media_writer_open(path, &cfg, err);
     free(pcm); /* the writer copied it */
@@ -87,6 +87,7 @@ TEST(h264_with_longer_audio_is_trimmed_to_the_video) {
     CHECK(!strcmp(s[1].codec, "aac"), "audio codec %s", s[1].codec);
     CHECK_NEAR(s[1].duration, 2.0, AUDIO_TOL, "audio trimmed to the video's 2 s");
     CHECK_NEAR(dur, 2.0, AUDIO_TOL, "file duration");
+    free(path);
     fx_rmtree(dir);
 }
 
@@ -98,6 +99,7 @@ TEST(short_audio_is_padded_to_the_video) {
     double dur;
     CHECK(probe(path, s, &dur) == 2, "two streams");
     CHECK_NEAR(s[1].duration, 2.0, AUDIO_TOL, "audio padded with silence to 2 s");
+    free(path);
     fx_rmtree(dir);
 }
 
@@ -110,6 +112,7 @@ TEST(mjpeg_without_audio_has_one_stream) {
     CHECK(probe(path, s, &dur) == 1, "one stream");
     CHECK(!strcmp(s[0].codec, "mjpeg") && s[0].frames == 7, "mjpeg, 7 frames: %s %d", s[0].codec, s[0].frames);
     CHECK_NEAR(s[0].duration, 7 / 25.0, 1e-6, "duration 0.28 s");
+    free(path);
     fx_rmtree(dir);
 }
 
@@ -134,6 +137,7 @@ TEST(odd_sizes_are_padded_to_even_and_decode_back) {
                   "(%d,%d) = %d %d %d, want 70 %d %d", x, y, p[0], p[1], p[2], ex, ey);
         }
     free(frames);
+    free(path);
     fx_rmtree(dir);
 }
 
@@ -142,8 +146,10 @@ TEST(writer_rejects_bad_arguments_cleanly) {
     media_writer_cfg cfg = {.width = 0, .height = 48, .fps = 25};
     CHECK(!media_writer_open("/tmp/x.mp4", &cfg, &err) && err.code == LS_EINVAL, "zero width");
     cfg.width = 64;
-    cfg.fps = 0;
-    CHECK(!media_writer_open("/tmp/x.mp4", &cfg, &err) && err.code == LS_EINVAL, "fps 0");
+    cfg.fps = -1;
+    CHECK(!media_writer_open("/tmp/x.mp4", &cfg, &err) && err.code == LS_EINVAL, "fps -1");
+    cfg.fps = 241;
+    CHECK(!media_writer_open("/tmp/x.mp4", &cfg, &err) && err.code == LS_EINVAL, "fps 241");
     cfg.fps = 25;
     float pcm[4] = {0, NAN, 0, 0};
     cfg.audio = pcm, cfg.audio_samples = 4, cfg.audio_rate = 16000;
@@ -160,6 +166,7 @@ TEST(reader_reports_missing_and_corrupt_files) {
     char *dir = fx_tempdir("media"), *path = fx_path(dir, "junk.mp4");
     fx_text(path, "this is not a video at all, just some text pretending to be one\n");
     CHECK(!media_video_read_all(path, 0, &info, &err) && err.code == LS_EFORMAT, "junk: %s", err.msg);
+    free(path);
     fx_rmtree(dir);
 }
 
@@ -172,6 +179,7 @@ TEST(reader_respects_a_memory_cap) {
     uint8_t *all = media_video_read_all(path, 10 * 64 * 48 * 3, &info, &err);
     CHECK(all && info.frame_count == 10, "exactly fits: %s", err.msg);
     free(all);
+    free(path);
     fx_rmtree(dir);
 }
 

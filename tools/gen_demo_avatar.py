@@ -52,10 +52,17 @@ def fetch_astronaut(cache: Path) -> Path:
     png = cache / "astronaut.png"
     if png.exists():
         return png
+    installed = Path("/") / MEMBER  # the same file, if python3-skimage happens to be installed
+    if installed.exists():
+        return installed
     cache.mkdir(parents=True, exist_ok=True)
     debs = sorted(cache.glob("python3-skimage_*.deb"))
     if not debs:
-        subprocess.run(["apt-get", "download", "python3-skimage"], cwd=cache, check=True)
+        try:
+            subprocess.run(["apt-get", "download", "python3-skimage"], cwd=cache, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit(f"gen_demo_avatar: cannot download python3-skimage ({e}); put astronaut.png "
+                     f"into {cache} or pass --astronaut FILE")
         debs = sorted(cache.glob("python3-skimage_*.deb"))
     if not debs:
         sys.exit("gen_demo_avatar: apt-get download python3-skimage gave no .deb")

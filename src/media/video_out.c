@@ -222,8 +222,8 @@ media_writer *media_writer_open(const char *path, const media_writer_cfg *cfg, l
     if (!path || !cfg) return ls_fail(err, LS_EINVAL, "media_writer_open: NULL argument"), NULL;
     if (cfg->width < 1 || cfg->height < 1 || cfg->width > MEDIA_MAX_DIM || cfg->height > MEDIA_MAX_DIM)
         return ls_fail(err, LS_EINVAL, "video size %dx%d is out of range", cfg->width, cfg->height), NULL;
-    if (cfg->fps < 1 || cfg->fps > 240)
-        return ls_fail(err, LS_EINVAL, "fps %d is out of range 1..240", cfg->fps), NULL;
+    int fps = cfg->fps ? cfg->fps : 25;
+    if (fps < 1 || fps > 240) return ls_fail(err, LS_EINVAL, "fps %d is out of range 1..240", fps), NULL;
     if (cfg->audio_samples && !cfg->audio)
         return ls_fail(err, LS_EINVAL, "audio_samples given without audio"), NULL;
     media_writer *w = calloc(1, sizeof *w);
@@ -235,7 +235,7 @@ media_writer *media_writer_open(const char *path, const media_writer_cfg *cfg, l
     w->height = cfg->height;
     w->enc_w = (cfg->width + 1) & ~1; /* 4:2:0 needs even sizes */
     w->enc_h = (cfg->height + 1) & ~1;
-    w->fps = cfg->fps;
+    w->fps = fps;
     int ret = avformat_alloc_output_context2(&w->fmt, NULL, "mp4", path);
     if (ret < 0 || !w->fmt) {
         av_fail(err, LS_EFORMAT, "cannot set up the MP4 muxer", ret);

@@ -24,7 +24,7 @@ typedef enum {
 
 typedef struct media_writer_cfg {
     int width, height;  /* 1..MEDIA_MAX_DIM */
-    int fps;            /* frames per second, 1..240 (25 for lip-sync output) */
+    int fps;            /* frames per second, 1..240; 0 means 25 (lip-sync output) */
     media_codec codec;
     int crf;            /* H.264 quality; 0 means 20 */
     const float *audio; /* mono PCM in [-1, 1], or NULL for a video-only file; copied at open */

@@ -1,5 +1,4 @@
 /* avatar_build.c - writes an avatar package (manifest, boxes, frames or video) and loads it back. */
-#define _XOPEN_SOURCE 700
 #include "avatar/avatar_build.h"
 
 #include <cjson/cJSON.h>

@@ -5,7 +5,7 @@
   unet328.onnx       SyncTalk_2D 'ave' UNet-328: input [B,6,320,320] + audio [B,32,16,16] -> output [B,3,320,320]
   demo_encoder.onnx  demonstration pair with the same I/O: features encode loudness (silence -> 0) ...
   demo_unet.onnx     ... and the UNet draws an opening mouth on the real image in proportion to it.
-  --test-variants    also: *_b1.onnx (batch fixed to 1), bad_name_encoder.onnx, bad_shape_unet.onnx,
+  --test-variants    also: *_b1.onnx (batch fixed to 1), demo_encoder_b2.onnx, bad_name_encoder.onnx, bad_shape_unet.onnx,
                      and reference input/output pairs (*.ref_*.f32, raw little-endian float32) computed
                      by the numpy forward pass below, so tests can check ONNX Runtime element by element.
 
@@ -287,6 +287,7 @@ def main():
         save(fixed_batch(enc, 1), args.out, 'ave_encoder_b1.onnx')
         save_f32(mel[:3], args.out, 'ave_encoder.ref_mel.f32')
         save_f32(feats[:3], args.out, 'ave_encoder.ref_features.f32')
+        save(fixed_batch(demo_models.demo_encoder(), 2), args.out, 'demo_encoder_b2.onnx')  # chunking with N > 1
         save(demo_models.bad_name_encoder(), args.out, 'bad_name_encoder.onnx')
         save(demo_models.bad_shape_unet(), args.out, 'bad_shape_unet.onnx')
 

@@ -126,7 +126,8 @@ TEST(unet_matches_numpy_reference_and_fixed_batch_variant_agrees) {
     float *auds = malloc(3 * (size_t)ORT_UNET_AUDIO_ELEMS * sizeof *auds);
     CHECK(imgs && auds, "alloc");
     for (int k = 0; k < 3; k++) {
-        for (int i = 0; i < ORT_UNET_IMG_ELEMS; i++) imgs[(size_t)k * ORT_UNET_IMG_ELEMS + i] = k == 1 ? 1 - img[i] : img[i];
+        for (int i = 0; i < ORT_UNET_IMG_ELEMS; i++)
+            imgs[(size_t)k * ORT_UNET_IMG_ELEMS + i] = k == 1 ? 1 - img[i] : img[i];
         for (int i = 0; i < ORT_UNET_AUDIO_ELEMS; i++) auds[(size_t)k * ORT_UNET_AUDIO_ELEMS + i] = aud[i] * (1 + k);
     }
     float *in[2] = {imgs, auds};
@@ -263,7 +264,8 @@ TEST(demo_unet_keeps_the_face_in_silence_and_opens_the_mouth_for_speech) {
     free(f);
     /* [32,16,16] audio block: the item's feature row repeated for all 16 window rows. */
     for (int k = 0; k < 2; k++)
-        for (int r = 0; r < 16; r++) memcpy(aud + k * ORT_UNET_AUDIO_ELEMS + r * 512, feat + k * 512, 512 * sizeof(float));
+        for (int r = 0; r < 16; r++)
+            memcpy(aud + k * ORT_UNET_AUDIO_ELEMS + r * 512, feat + k * 512, 512 * sizeof(float));
     /* Textured face: real channels 0-2, then the same with the lower-face rectangle masked. */
     float *img = malloc(2 * (size_t)ORT_UNET_IMG_ELEMS * sizeof *img);
     CHECK(img, "alloc");

@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """gen_models.py - writes the ONNX models lipsyncd runs, deterministically from a seed.
 
-  ave_encoder.onnx   SyncTalk_2D / Wav2Lip AVE audio encoder: mel_spectrogram [B,1,80,16] -> audio_features [B,512]
-  unet328.onnx       SyncTalk_2D 'ave' UNet-328: input [B,6,320,320] + audio [B,32,16,16] -> output [B,3,320,320]
-  demo_encoder.onnx  demonstration pair with the same I/O: features encode loudness (silence -> 0) ...
-  demo_unet.onnx     ... and the UNet draws an opening mouth on the real image in proportion to it.
-  --test-variants    also: *_b1.onnx (batch fixed to 1), demo_encoder_b2.onnx, bad_name_encoder.onnx, bad_shape_unet.onnx,
-                     and reference input/output pairs (*.ref_*.f32, raw little-endian float32) computed
-                     by the numpy forward pass below, so tests can check ONNX Runtime element by element.
+  ave_encoder.onnx   SyncTalk_2D / Wav2Lip AVE audio encoder:
+                     mel_spectrogram [B,1,80,16] -> audio_features [B,512]
+  unet328.onnx       SyncTalk_2D 'ave' UNet-328:
+                     input [B,6,320,320] + audio [B,32,16,16] -> output [B,3,320,320]
+  demo_encoder.onnx  demonstration pair with the same I/O: features encode loudness (silence -> 0),
+  demo_unet.onnx     and the UNet draws an opening mouth on the real image in proportion to it.
+  --test-variants    also: *_b1.onnx (batch fixed to 1), demo_encoder_b2.onnx, bad_name_encoder.onnx,
+                     bad_shape_unet.onnx, and reference input/output pairs (*.ref_*.f32, raw
+                     little-endian float32) from the numpy forward pass below, so that tests can check
+                     ONNX Runtime element by element.
 
 The architectures follow SyncTalk_2D's utils.py (AudioEncoder) and unet_328.py (Model(6, 'ave')) layer
 for layer. Weights are random; every BatchNorm is folded into the convolution before it, with its
@@ -295,6 +298,10 @@ def main():
         unet, unet_net, img, aud, pred = gen_unet(np.random.default_rng([args.seed, 2]))
         print(f'unet328.onnx: {unet_net.params / 1e6:.3f} M parameters, {unet_net.macs / 1e9:.3f} GMAC per frame, '
               f'output mean {pred.mean():.3f} min {pred.min():.3f} max {pred.max():.3f}')
+        # SyncTalk_2D's UNet-328 ('ave') is ~12.2 M parameters and ~4.9 GMAC per frame: a miscount
+        # here means the architecture was not reproduced.
+        if not (11.9e6 < unet_net.params < 12.5e6 and 4.7e9 < unet_net.macs < 5.1e9):
+            sys.exit('gen_models.py: UNet-328 size is off: not the SyncTalk_2D architecture')
         save(unet, args.out, 'unet328.onnx')
         if args.test_variants:
             save(fixed_batch(unet, 1), args.out, 'unet328_b1.onnx')

@@ -29,7 +29,8 @@ const char *ort_role_name(ort_role role) { return role == ORT_ROLE_ENCODER ? "au
 /* Formats a spec as "[B,1,80,16]" for messages. */
 static const char *spec_str(const tensor_spec *t, char *buf, size_t cap) {
     size_t n = (size_t)snprintf(buf, cap, "[B");
-    for (int i = 1; i < t->rank && n < cap; i++) n += (size_t)snprintf(buf + n, cap - n, ",%lld", (long long)t->dims[i]);
+    for (int i = 1; i < t->rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, ",%lld", (long long)t->dims[i]);
     if (n < cap) snprintf(buf + n, cap - n, "]");
     return buf;
 }

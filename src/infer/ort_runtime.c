@@ -75,7 +75,9 @@ fail:
 void ort_runtime_destroy(ort_runtime *rt) {
     if (!rt) return;
     if (rt->env) rt->api->ReleaseEnv(rt->env);
-    dlclose(rt->lib);
+    /* No dlclose: ONNX Runtime keeps process-wide singletons (allocators, logging) that it frees
+     * only at exit; unmapping the library orphans them (LeakSanitizer reports them) and a later
+     * dlopen would re-run its static initialisers. The handle's reference just stays counted. */
     free(rt);
 }
 

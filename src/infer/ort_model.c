@@ -1,0 +1,232 @@
+/* ort_model.c - ORT session per model file and validation of its inputs/outputs against the role.
+ * The per-worker bindings that run it are in ort_binding.c. */
+#include "infer/ort_model_priv.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const role_spec ORT_ROLE_SPECS[2] = {
+    [ORT_ROLE_ENCODER] = {1, {{"mel_spectrogram", 4, {-1, 1, 80, 16}}}, {"audio_features", 2, {-1, 512}}},
+    [ORT_ROLE_UNET] = {2,
+                       {{"input", 4, {-1, 6, 320, 320}}, {"audio", 4, {-1, 32, 16, 16}}},
+                       {"output", 4, {-1, 3, 320, 320}}},
+};
+
+size_t ort_spec_elems(const tensor_spec *t) {
+    size_t n = 1;
+    for (int i = 1; i < t->rank; i++) n *= (size_t)t->dims[i];
+    return n;
+}
+
+int ort_role_input_count(ort_role role) { return ORT_ROLE_SPECS[role].n_in; }
+size_t ort_role_input_elems(ort_role role, int i) { return ort_spec_elems(&ORT_ROLE_SPECS[role].in[i]); }
+size_t ort_role_output_elems(ort_role role) { return ort_spec_elems(&ORT_ROLE_SPECS[role].out); }
+const char *ort_role_name(ort_role role) { return role == ORT_ROLE_ENCODER ? "audio encoder" : "UNet"; }
+
+/* Formats a spec as "[B,1,80,16]" for messages. */
+static const char *spec_str(const tensor_spec *t, char *buf, size_t cap) {
+    size_t n = (size_t)snprintf(buf, cap, "[B");
+    for (int i = 1; i < t->rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, ",%lld", (long long)t->dims[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+/* Checks one tensor's type and shape against its spec; updates *batch (0 = none seen, -1 = dynamic). */
+static int check_tensor(ort_model *m, OrtTypeInfo *ti, const tensor_spec *want, const char *kind, int64_t *batch,
+                        ls_err *err) {
+    const OrtApi *api = m->api;
+    const OrtTensorTypeAndShapeInfo *info = NULL;
+    ONNXTensorElementDataType type;
+    size_t rank = 0;
+    int64_t dims[8];
+    char sbuf[64];
+    if (ort_check(m->rt, api->CastTypeInfoToTensorInfo(ti, &info), err, "reading tensor info") != 0) return -1;
+    if (!info) return ls_fail(err, LS_EMODEL, "%s: %s '%s' is not a tensor", m->path, kind, want->name);
+    if (ort_check(m->rt, api->GetTensorElementType(info, &type), err, "reading element type") != 0 ||
+        ort_check(m->rt, api->GetDimensionsCount(info, &rank), err, "reading rank") != 0)
+        return -1;
+    if (type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+        return ls_fail(err, LS_EMODEL, "%s: %s '%s' has element type %d, expected float32", m->path, kind,
+                       want->name, (int)type);
+    if ((int)rank != want->rank)
+        return ls_fail(err, LS_EMODEL, "%s: %s '%s' has rank %zu, expected %d %s", m->path, kind, want->name, rank,
+                       want->rank, spec_str(want, sbuf, sizeof sbuf));
+    if (ort_check(m->rt, api->GetDimensions(info, dims, rank), err, "reading dimensions") != 0) return -1;
+    for (size_t i = 1; i < rank; i++) {
+        /* A symbolic (-1) dimension accepts ours; a fixed one must match. */
+        if (dims[i] != -1 && dims[i] != want->dims[i])
+            return ls_fail(err, LS_EMODEL, "%s: %s '%s' dimension %zu is %lld, expected %lld (shape %s)", m->path,
+                           kind, want->name, i, (long long)dims[i], (long long)want->dims[i],
+                           spec_str(want, sbuf, sizeof sbuf));
+    }
+    if (dims[0] == 0 || dims[0] < -1)
+        return ls_fail(err, LS_EMODEL, "%s: %s '%s' has batch dimension %lld", m->path, kind, want->name,
+                       (long long)dims[0]);
+    if (dims[0] > 0) {
+        if (*batch > 0 && *batch != dims[0])
+            return ls_fail(err, LS_EMODEL, "%s: %s '%s' has batch %lld but another tensor has %lld", m->path, kind,
+                           want->name, (long long)dims[0], (long long)*batch);
+        *batch = dims[0];
+    }
+    return 0;
+}
+
+/* Looks for the tensor named want->name among the session's inputs (or outputs) and checks it. */
+static int check_io(ort_model *m, int outputs, const tensor_spec *want, int64_t *batch, ls_err *err) {
+    const OrtApi *api = m->api;
+    OrtAllocator *alloc = NULL;
+    size_t count = 0;
+    const char *kind = outputs ? "output" : "input";
+    if (ort_check(m->rt, api->GetAllocatorWithDefaultOptions(&alloc), err, "getting ORT's allocator") != 0) return -1;
+    OrtStatus *st = outputs ? api->SessionGetOutputCount(m->session, &count)
+                            : api->SessionGetInputCount(m->session, &count);
+    if (ort_check(m->rt, st, err, "counting model tensors") != 0) return -1;
+    char names[256] = "";
+    for (size_t i = 0; i < count; i++) {
+        char *name = NULL;
+        st = outputs ? api->SessionGetOutputName(m->session, i, alloc, &name)
+                     : api->SessionGetInputName(m->session, i, alloc, &name);
+        if (ort_check(m->rt, st, err, "reading a tensor name") != 0) return -1;
+        int match = strcmp(name, want->name) == 0;
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s'%s'", used ? ", " : "", name);
+        OrtStatus *freed = api->AllocatorFree(alloc, name);
+        if (freed) api->ReleaseStatus(freed); /* nothing useful to do about it */
+        if (!match) continue;
+        OrtTypeInfo *ti = NULL;
+        st = outputs ? api->SessionGetOutputTypeInfo(m->session, i, &ti)
+                     : api->SessionGetInputTypeInfo(m->session, i, &ti);
+        if (ort_check(m->rt, st, err, "reading tensor type") != 0) return -1;
+        int rc = check_tensor(m, ti, want, kind, batch, err);
+        api->ReleaseTypeInfo(ti);
+        return rc;
+    }
+    char sbuf[64];
+    return ls_fail(err, LS_EMODEL, "%s: not a SyncTalk_2D %s: no %s named '%s' %s (it has %s)", m->path,
+                   ort_role_name(m->role), kind, want->name, spec_str(want, sbuf, sizeof sbuf),
+                   names[0] ? names : "none");
+}
+
+static int validate(ort_model *m, ls_err *err) {
+    const role_spec *spec = &ORT_ROLE_SPECS[m->role];
+    size_t n_in = 0;
+    if (ort_check(m->rt, m->api->SessionGetInputCount(m->session, &n_in), err, "counting inputs") != 0) return -1;
+    int64_t batch = 0;
+    for (int i = 0; i < spec->n_in; i++)
+        if (check_io(m, 0, &spec->in[i], &batch, err) != 0) return -1;
+    /* Every input must be fed, so an extra one (all expected ones being present) is an error. */
+    if ((int)n_in != spec->n_in)
+        return ls_fail(err, LS_EMODEL, "%s: has %zu inputs, a SyncTalk_2D %s has %d", m->path, n_in,
+                       ort_role_name(m->role), spec->n_in);
+    if (check_io(m, 1, &spec->out, &batch, err) != 0) return -1;
+    m->batch = batch > 0 ? (int)batch : 0;
+    return 0;
+}
+
+static GraphOptimizationLevel ort_level(ort_opt_level l) {
+    switch (l) {
+    case ORT_OPT_NONE: return ORT_DISABLE_ALL;
+    case ORT_OPT_BASIC: return ORT_ENABLE_BASIC;
+    case ORT_OPT_EXTENDED: return ORT_ENABLE_EXTENDED;
+    case ORT_OPT_DEFAULT:
+    case ORT_OPT_ALL: break;
+    }
+    return ORT_ENABLE_ALL;
+}
+
+/* Creates the session from `file`; `save_to` (may be NULL) receives the optimised graph. */
+static OrtStatus *open_session(ort_model *m, const char *file, const ort_model_opts *o, GraphOptimizationLevel level,
+                               const char *save_to) {
+    const OrtApi *api = m->api;
+    OrtSessionOptions *so = NULL;
+    OrtStatus *st = api->CreateSessionOptions(&so);
+    if (st) return st;
+    if (!st && o->intra_threads > 0) st = api->SetIntraOpNumThreads(so, o->intra_threads);
+    if (!st && o->inter_threads > 0) st = api->SetInterOpNumThreads(so, o->inter_threads);
+    if (!st) st = api->SetSessionGraphOptimizationLevel(so, level);
+    if (!st && o->no_spin) st = api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0");
+    if (!st && o->no_spin) st = api->AddSessionConfigEntry(so, "session.inter_op.allow_spinning", "0");
+    if (!st && save_to) st = api->SetOptimizedModelFilePath(so, save_to);
+    if (!st) st = api->CreateSession(ort_runtime_env(m->rt), file, so, &m->session);
+    api->ReleaseSessionOptions(so);
+    return st;
+}
+
+static int newer_or_same(const struct stat *a, const struct stat *b) {
+    return a->st_mtim.tv_sec > b->st_mtim.tv_sec ||
+           (a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec >= b->st_mtim.tv_nsec);
+}
+
+ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, const ort_model_opts *opts,
+                          ls_err *err) {
+    static const ort_model_opts defaults = {0};
+    const ort_model_opts *o = opts ? opts : &defaults;
+    if (!rt || !path || (role != ORT_ROLE_ENCODER && role != ORT_ROLE_UNET)) {
+        ls_fail(err, LS_EINVAL, "ort_model_load: bad arguments");
+        return NULL;
+    }
+    struct stat st_model;
+    if (stat(path, &st_model) != 0) {
+        ls_fail(err, LS_ENOTFOUND, "%s model '%s' not found", ort_role_name(role), path);
+        return NULL;
+    }
+    if (!S_ISREG(st_model.st_mode)) {
+        ls_fail(err, LS_EFORMAT, "%s model '%s' is not a regular file", ort_role_name(role), path);
+        return NULL;
+    }
+    ort_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        ls_fail(err, LS_ENOMEM, "allocating model '%s'", path);
+        return NULL;
+    }
+    m->rt = rt;
+    m->api = ort_runtime_api(rt);
+    m->role = role;
+    m->file_bytes = (size_t)st_model.st_size;
+    snprintf(m->path, sizeof m->path, "%s", path);
+
+    struct stat st_cache;
+    if (o->optimized_path && stat(o->optimized_path, &st_cache) == 0 && newer_or_same(&st_cache, &st_model)) {
+        /* Already optimised: running the optimisers again would only cost start-up time. */
+        OrtStatus *s = open_session(m, o->optimized_path, o, ORT_DISABLE_ALL, NULL);
+        if (s) {
+            m->api->ReleaseStatus(s); /* stale or foreign cache: rebuild it below */
+            m->session = NULL;
+        }
+    }
+    if (!m->session) {
+        char what[1100];
+        snprintf(what, sizeof what, "ONNX Runtime cannot load %s model '%s'", ort_role_name(role), path);
+        if (ort_check(rt, open_session(m, path, o, ort_level(o->opt_level), o->optimized_path), err, what) != 0) {
+            free(m);
+            return NULL;
+        }
+    }
+    if (validate(m, err) != 0) {
+        ort_model_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+void ort_model_destroy(ort_model *m) {
+    if (!m) return;
+    if (m->session) m->api->ReleaseSession(m->session);
+    free(m);
+}
+
+ort_role ort_model_role(const ort_model *m) { return m->role; }
+const char *ort_model_path(const ort_model *m) { return m->path; }
+int ort_model_batch(const ort_model *m) { return m->batch; }
+size_t ort_model_bytes(const ort_model *m) { return m->file_bytes; }
+
+void ort_model_stats_get(const ort_model *m, ort_model_stats *out) {
+    out->runs = atomic_load(&m->runs);
+    out->items = atomic_load(&m->items);
+    out->run_ns = atomic_load(&m->run_ns);
+    out->failures = atomic_load(&m->failures);
+}

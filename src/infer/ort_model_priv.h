@@ -1,0 +1,38 @@
+/* ort_model_priv.h - what ort_model.c and ort_binding.c share; not part of the public API. */
+#ifndef LS_ORT_MODEL_PRIV_H
+#define LS_ORT_MODEL_PRIV_H
+
+#include "infer/ort_model.h"
+
+#include <stdatomic.h>
+
+#define MAX_INPUTS 2
+
+typedef struct {
+    const char *name;
+    int rank;
+    int64_t dims[4]; /* dims[0] is the batch and not checked */
+} tensor_spec;
+
+typedef struct {
+    int n_in;
+    tensor_spec in[MAX_INPUTS];
+    tensor_spec out;
+} role_spec;
+
+extern const role_spec ORT_ROLE_SPECS[2]; /* indexed by ort_role; constant */
+
+size_t ort_spec_elems(const tensor_spec *t); /* floats per batch item */
+
+struct ort_model {
+    ort_runtime *rt;
+    const OrtApi *api;
+    OrtSession *session;
+    ort_role role;
+    int batch; /* fixed batch, or 0 for dynamic */
+    size_t file_bytes;
+    char path[1024];
+    _Atomic uint64_t runs, items, run_ns, failures;
+};
+
+#endif

@@ -1,0 +1,100 @@
+/* ort_runtime.c - dlopen of ONNX Runtime, API version check, the OrtEnv, status -> ls_err.
+ *
+ * The library is opened at run time rather than linked so that another ORT build (e.g. with CUDA)
+ * can be dropped in without rebuilding lipsyncd. */
+#include "infer/ort_runtime.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LS_ORT_DEFAULT_LIBRARY
+#define LS_ORT_DEFAULT_LIBRARY "libonnxruntime.so.1"
+#endif
+
+struct ort_runtime {
+    void *lib;
+    const OrtApi *api;
+    OrtEnv *env;
+    const char *version;
+    char path[1024];
+};
+
+typedef const OrtApiBase *(*get_api_base_fn)(void);
+
+ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
+    const char *path = lib_path;
+    if (!path || !*path) path = getenv("LIPSYNC_ORT_LIBRARY");
+    if (!path || !*path) path = LS_ORT_DEFAULT_LIBRARY;
+
+    ort_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        ls_fail(err, LS_ENOMEM, "allocating the ONNX Runtime handle");
+        return NULL;
+    }
+    snprintf(rt->path, sizeof rt->path, "%s", path);
+    /* RTLD_LOCAL: ORT's symbols stay out of the global namespace (it bundles protobuf etc.). */
+    rt->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!rt->lib) {
+        const char *why = dlerror();
+        ls_fail(err, LS_EIO, "cannot open ONNX Runtime library '%s' (set LIPSYNC_ORT_LIBRARY): %s", path,
+                why ? why : "unknown reason");
+        free(rt);
+        return NULL;
+    }
+    get_api_base_fn get_base;
+    /* POSIX sanctions converting dlsym's void * to a function pointer this way. */
+    *(void **)&get_base = dlsym(rt->lib, "OrtGetApiBase");
+    const OrtApiBase *base = get_base ? get_base() : NULL;
+    if (!base) {
+        ls_fail(err, LS_EIO, "'%s' is not ONNX Runtime (no OrtGetApiBase)", path);
+        goto fail;
+    }
+    rt->version = base->GetVersionString();
+    rt->api = base->GetApi(ORT_API_VERSION);
+    if (!rt->api) {
+        ls_fail(err, LS_EMODEL,
+                "ONNX Runtime at '%s' is version %s, too old: lipsyncd needs C API version %d "
+                "(ONNX Runtime 1.%d or newer)",
+                path, rt->version ? rt->version : "?", ORT_API_VERSION, ORT_API_VERSION);
+        goto fail;
+    }
+    /* ORT's own log goes to stderr; only fatal messages, since every error also comes back to us
+     * as an OrtStatus and is reported through ls_err. */
+    if (ort_check(rt, rt->api->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "lipsyncd", &rt->env), err,
+                  "creating the ONNX Runtime environment") != 0)
+        goto fail;
+    return rt;
+fail:
+    dlclose(rt->lib);
+    free(rt);
+    return NULL;
+}
+
+void ort_runtime_destroy(ort_runtime *rt) {
+    if (!rt) return;
+    if (rt->env) rt->api->ReleaseEnv(rt->env);
+    /* No dlclose: ONNX Runtime keeps process-wide singletons (allocators, logging) that it frees
+     * only at exit; unmapping the library orphans them (LeakSanitizer reports them) and a later
+     * dlopen would re-run its static initialisers. The handle's reference just stays counted. */
+    free(rt);
+}
+
+const OrtApi *ort_runtime_api(const ort_runtime *rt) { return rt->api; }
+OrtEnv *ort_runtime_env(const ort_runtime *rt) { return rt->env; }
+const char *ort_runtime_version(const ort_runtime *rt) { return rt->version ? rt->version : "?"; }
+const char *ort_runtime_library(const ort_runtime *rt) { return rt->path; }
+
+int ort_check(const ort_runtime *rt, OrtStatus *status, ls_err *err, const char *what) {
+    if (!status) return 0;
+    ls_code code = LS_EMODEL;
+    switch (rt->api->GetErrorCode(status)) {
+    case ORT_NO_SUCHFILE: code = LS_ENOTFOUND; break;
+    case ORT_INVALID_PROTOBUF: code = LS_EFORMAT; break;
+    default: break;
+    }
+    ls_fail(err, code, "%s: %s", what, rt->api->GetErrorMessage(status));
+    rt->api->ReleaseStatus(status);
+    return -1;
+}

@@ -1,0 +1,33 @@
+/* ort_runtime.h - the ONNX Runtime library, opened with dlopen, and its one OrtEnv.
+ *
+ * ort_runtime_create() loads the library from `lib_path`, else $LIPSYNC_ORT_LIBRARY, else
+ * LS_ORT_DEFAULT_LIBRARY (set by CMake), and asks it for the C API this code was compiled against
+ * (ORT_API_VERSION); an older library is refused with a message naming both versions. The runtime
+ * owns the library handle and the OrtEnv; everything else (models, bindings) hangs off it and must
+ * be destroyed before it. Nothing here is global, so two runtimes (e.g. two ORT builds) can coexist
+ * as far as ONNX Runtime itself allows. Creation allocates; the other functions do not.
+ * Errors: LS_EIO (library missing or not ONNX Runtime), LS_EMODEL (too old, or ORT failed). */
+#ifndef LS_ORT_RUNTIME_H
+#define LS_ORT_RUNTIME_H
+
+#include "common/err.h"
+
+#include <onnxruntime_c_api.h>
+
+typedef struct ort_runtime ort_runtime;
+
+/* lib_path may be NULL (then the environment variable / compiled default is used). */
+ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err);
+void ort_runtime_destroy(ort_runtime *rt); /* NULL is fine */
+
+const OrtApi *ort_runtime_api(const ort_runtime *rt);
+OrtEnv *ort_runtime_env(const ort_runtime *rt);
+const char *ort_runtime_version(const ort_runtime *rt);   /* e.g. "1.29.0" */
+const char *ort_runtime_library(const ort_runtime *rt);   /* the path that was opened */
+
+/* Turns an ORT status into an ls_err: NULL status -> returns 0. Otherwise fills err with
+ * "<what>: <ORT message>" and a code from ORT's (ORT_NO_SUCHFILE -> LS_ENOTFOUND,
+ * ORT_INVALID_PROTOBUF -> LS_EFORMAT, anything else -> LS_EMODEL), releases the status, returns -1. */
+int ort_check(const ort_runtime *rt, OrtStatus *status, ls_err *err, const char *what);
+
+#endif

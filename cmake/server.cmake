@@ -41,3 +41,12 @@ target_link_libraries(lipsync_server PUBLIC lipsync_core lipsync_proto PkgConfig
 
 add_executable(lipsyncd ${CMAKE_SOURCE_DIR}/src/server/main.c)
 target_link_libraries(lipsyncd PRIVATE lipsync_server)
+
+# `lipsync client` (src/cli/cmd_client*.c): the gRPC client library in src/client, linked into the
+# `lipsync` executable that the top-level CMakeLists.txt defines from src/cli/*.c.
+file(GLOB LS_CLIENT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/client/*.c)
+add_library(lipsync_client STATIC ${LS_CLIENT_SOURCES})
+target_include_directories(lipsync_client PUBLIC ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(lipsync_client PUBLIC lipsync_core lipsync_proto PkgConfig::GRPC
+  PkgConfig::PROTOBUF_C Threads::Threads)
+target_link_libraries(lipsync PRIVATE lipsync_client)

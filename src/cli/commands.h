@@ -8,5 +8,6 @@
 int cmd_render(int argc, char **argv);  /* lipsync render: audio + avatar -> video or frames */
 int cmd_mel(int argc, char **argv);     /* lipsync mel: audio -> normalised mel as .npy */
 int cmd_avatar(int argc, char **argv);  /* lipsync avatar build|info: make or inspect a package */
+int cmd_client(int argc, char **argv);  /* lipsync client ...: talk to a running lipsyncd */
 
 #endif

@@ -12,6 +12,7 @@ static const struct {
     {"render", cmd_render, "render a lip-synced video from an avatar and an audio file"},
     {"mel", cmd_mel, "write the normalised mel spectrogram of an audio file as .npy"},
     {"avatar", cmd_avatar, "build or inspect an avatar package"},
+    {"client", cmd_client, "talk to a running lipsyncd"},
 };
 
 static int usage(FILE *out) {

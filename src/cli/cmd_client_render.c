@@ -36,6 +36,15 @@ static float *load_audio(const client_opts *o, const char *cmd, size_t *n, size_
     return pcm;
 }
 
+/* Appends which request failed, keeping the message's "CODE: message" start. */
+static int add_context(ls_err *err, size_t req, size_t k, size_t count) {
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, " (request %zu, frames %zu..%zu)", req, k, k + count - 1);
+    size_t used = strnlen(err->msg, sizeof err->msg - 1);
+    snprintf(err->msg + used, sizeof err->msg - used, "%s", ctx);
+    return -1;
+}
+
 /* Sends the requests of one render and feeds the sink; fills lat[] (one per request). */
 static int render_requests(cli_conn *conn, const client_opts *o, const float *pcm, size_t n,
                            size_t clip_frames, cli_sink *sink, double *lat, size_t *n_req,
@@ -55,7 +64,7 @@ static int render_requests(cli_conn *conn, const client_opts *o, const float *pc
         int rc = o->api == CLI_API_V1
                      ? cli_render_v1(conn, o->avatar, pcm + b, e - b, first, batch ? (int)count : 0, &f, err)
                      : cli_render_compat(conn, o->avatar, pcm + b, e - b, (int)count, (int)first, &f, err);
-        if (rc != 0) return ls_wrap(err, "request %zu (frames %zu..%zu)", *n_req, k, k + count - 1);
+        if (rc != 0) return add_context(err, *n_req, k, count);
         lat[(*n_req)++] = f.rpc_ms;
         if (!o->quiet)
             fprintf(stderr, "request %zu: frames %zu..%zu  rpc %.1f ms  server %.1f ms\n", *n_req - 1,

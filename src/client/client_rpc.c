@@ -133,7 +133,7 @@ void cli_conn_close(cli_conn *c) {
     if (c->channel) grpc_channel_destroy(c->channel);
     free(c->auth_value);
     free(c);
-    grpc_shutdown();
+    grpc_shutdown_blocking(); /* a CLI exits next: let gRPC stop its threads first */
 }
 
 void cli_reply_free(cli_reply *r) {

@@ -4,12 +4,15 @@
  * with the same settings and restart interval (tests/jpeg_splice_util.h). Spliced output must be
  * byte-identical to it (tolerance: none), decode with TurboJPEG in strict mode
  * (TJFLAG_STOPONWARNING: a wrong RST number is a warning there) to exactly the reference's pixels,
- * and pass a marker walk that checks RST numbering independently of the module. */
+ * and pass a marker walk that checks RST numbering independently of the module. FFmpeg's MJPEG
+ * decoder must accept it too (it ignores RST numbers, so it is a second decoder, not a check of
+ * them). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavcodec/avcodec.h>
 #include <turbojpeg.h>
 
 #include "check.h"
@@ -217,6 +220,50 @@ TEST(splice_equals_full_encode_for_random_boxes) {
     }
 }
 
+/* Decodes with FFmpeg's MJPEG decoder (errors fatal) and copies the w x h luma plane to dst;
+ * 0 on success. */
+static int ffmpeg_decode_luma(const uint8_t *jpeg, size_t len, int w, int h, uint8_t *dst) {
+    const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_MJPEG);
+    AVCodecContext *ctx = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc();
+    int rc = -1;
+    if (ctx && pkt && frame) {
+        ctx->err_recognition = AV_EF_EXPLODE;
+        if (avcodec_open2(ctx, codec, NULL) == 0 && av_new_packet(pkt, (int)len) == 0) {
+            memcpy(pkt->data, jpeg, len);
+            if (avcodec_send_packet(ctx, pkt) == 0 && avcodec_receive_frame(ctx, frame) == 0 &&
+                frame->width == w && frame->height == h) {
+                for (int y = 0; y < h; y++) memcpy(dst + (size_t)y * w, frame->data[0] + (size_t)y * frame->linesize[0], (size_t)w);
+                rc = 0;
+            }
+        }
+    }
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avcodec_free_context(&ctx);
+    return rc;
+}
+
+TEST(ffmpeg_decodes_splice_like_the_reference) {
+    fixture f;
+    CHECK(fixture_init(&f, 1920, 1080, 75, 4, 8) == 0, "fixture");
+    ls_box b = {1700, 900, 1920, 1080}; /* bottom-right corner, partial MCU row */
+    composite(&f, b, 1, 3);
+    size_t len;
+    ls_err e;
+    unsigned long ref_len;
+    int rc = jsplice_encode(f.enc, f.bg, f.frame, f.stride, b, f.out, f.out_cap, &len, &e);
+    uint8_t *ref = ju_reference_encode(f.frame, f.w, f.h, f.stride, 75, 4, &ref_len);
+    int da = rc ? -1 : ffmpeg_decode_luma(f.out, len, f.w, f.h, f.pix_a);
+    int db = ffmpeg_decode_luma(ref, ref_len, f.w, f.h, f.pix_b);
+    int same = da == 0 && db == 0 && memcmp(f.pix_a, f.pix_b, (size_t)f.w * f.h) == 0;
+    free(ref);
+    fixture_free(&f);
+    CHECK(rc == 0 && da == 0, "FFmpeg must decode the spliced JPEG with AV_EF_EXPLODE");
+    CHECK(same, "FFmpeg's luma of splice and reference must be identical (tolerance 0)");
+}
+
 TEST(region_is_segment_aligned_and_covers_box) {
     fixture f;
     CHECK(fixture_init(&f, 1920, 1080, 75, 4, 3) == 0, "fixture");
@@ -305,6 +352,7 @@ int main(void) {
     RUN(splice_equals_full_encode_for_edge_boxes_1080p);
     RUN(splice_handles_segments_that_wrap_rows);
     RUN(splice_equals_full_encode_for_random_boxes);
+    RUN(ffmpeg_decodes_splice_like_the_reference);
     RUN(region_is_segment_aligned_and_covers_box);
     RUN(corrupted_rst_number_is_detected);
     RUN(output_buffer_too_small_is_a_clean_error);

@@ -190,7 +190,8 @@ TEST(splice_equals_full_encode_for_edge_boxes_1080p) {
 
 TEST(splice_handles_segments_that_wrap_rows) {
     /* 1080 px wide = 68 MCUs per row: restart 8 does not divide it (segments wrap rows, so the
-     * region spans full rows, every 2 rows); restart 3 and 7 on 1280 (80 MCUs) likewise. */
+     * region spans full rows, every 2 rows); restart 3 and 7 on 1280 (80 MCUs) likewise, and an
+     * interval longer than a row. */
     ls_box b[32];
     int n = edge_boxes(1080, 608, b);
     CHECK(check_boxes(1080, 608, 8, b, n) == 0, "1080x608, restart 8");
@@ -198,6 +199,8 @@ TEST(splice_handles_segments_that_wrap_rows) {
     CHECK(check_boxes(1280, 720, 3, b, n) == 0, "1280x720, restart 3");
     CHECK(check_boxes(1280, 720, 7, b, n) == 0, "1280x720, restart 7");
     CHECK(check_boxes(1280, 720, 1, b, n) == 0, "1280x720, restart 1");
+    n = edge_boxes(640, 480, b); /* 40 MCUs per row, restart 100: segments span 2.5 rows */
+    CHECK(check_boxes(640, 480, 100, b, n) == 0, "640x480, restart 100");
 }
 
 TEST(splice_equals_full_encode_for_random_boxes) {

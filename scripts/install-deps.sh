@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config git npm clang
-  libfftw3-dev libturbojpeg0-dev libspng-dev libcjson-dev libyaml-dev
+  libfftw3-dev libturbojpeg0-dev libjpeg62-turbo-dev libspng-dev libcjson-dev libyaml-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   python3 python3-numpy python3-onnx python3-opencv python3-grpcio python3-grpc-tools

@@ -1,11 +1,12 @@
 # Convenience entry points; the build itself is CMake (see CMakeLists.txt).
 #   make demo   installs what is missing, builds, generates the demo assets, renders demo.mp4
 #   make test   installs what is missing, builds, runs the whole test suite (what CI runs)
+#   make test-sanitize  the test suite under AddressSanitizer + UBSan
 #   make bench  builds with optimisation and runs the benchmarks (not part of the tests)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test bench clean
+.PHONY: all deps build demo test test-sanitize bench clean
 
 all: build
 
@@ -22,6 +23,12 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs it after `test`).
+test-sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLS_SANITIZE=ON
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 bench: deps
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake pkg-config git npm clang
-  libfftw3-dev libturbojpeg0-dev libspng-dev libcjson-dev libyaml-dev
+  build-essential cmake pkg-config git clang
+  libfftw3-dev libturbojpeg0-dev libjpeg62-turbo-dev libspng-dev libcjson-dev libyaml-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   python3 python3-numpy python3-onnx python3-opencv python3-grpcio python3-grpc-tools
@@ -16,6 +16,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# npm fetches ONNX Runtime; a Node.js from elsewhere (e.g. NodeSource, which conflicts with
+# Debian's npm package) serves as well as Debian's.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -190,11 +190,11 @@ def box_outside_the_image_fails_cleanly():
 
 @test
 def wrong_model_io_fails_cleanly():
-    wrong = os.path.join(MODELS, "test_wrong_io.onnx")
+    wrong = os.path.join(MODELS, "bad_shape_unet.onnx")
     assert os.path.exists(wrong), "the generator's wrong-I/O test model is missing"
     res = run("render", "--avatar", DEMO, "--audio", os.path.join(TMP, "tone.npy"),
               "--out", os.path.join(TMP, "x.mp4"), "--unet", wrong)
-    assert_clean_failure(res, "test_wrong_io.onnx")
+    assert_clean_failure(res, "bad_shape_unet.onnx")
 
 
 @test

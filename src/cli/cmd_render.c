@@ -14,6 +14,7 @@
 #include "avatar/avatar.h"
 #include "infer/ort_model.h"
 #include "infer/ort_runtime.h"
+#include "media/video_in.h"
 #include "media/video_out.h"
 #include "pipeline/clip.h"
 #include "pipeline/render.h"
@@ -200,6 +201,7 @@ int cmd_render(int argc, char **argv) {
     render_opts o;
     int rc = render_parse(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
+    media_quiet_ffmpeg_logs();
     render_state st = {0};
     ls_err err = {0};
     rc = render_run(&o, &st, &err);

@@ -67,6 +67,9 @@ typedef struct srv_method {
 /* Nonzero once the call should stop: 1 cancelled by the client or the server, 2 deadline passed. */
 int srv_request_cancelled(const srv_request *req);
 
+/* Nanoseconds the call waited between arriving and reaching its handler (accept to start). */
+int64_t srv_request_queue_ns(const srv_request *req);
+
 /* Value of request metadata `key` (lower case), or NULL; *len gets its length. Not NUL-terminated. */
 const char *srv_request_metadata(const srv_request *req, const char *key, size_t *len);
 

@@ -34,6 +34,11 @@ int srv_request_cancelled(const srv_request *req) {
     return gpr_time_cmp(now, c->details.deadline) >= 0 ? 2 : 0;
 }
 
+int64_t srv_request_queue_ns(const srv_request *req) {
+    const srv_call *c = req->call_;
+    return c->t_start_ns > c->t_accept_ns ? c->t_start_ns - c->t_accept_ns : 0;
+}
+
 const char *srv_request_metadata(const srv_request *req, const char *key, size_t *len) {
     const srv_call *c = req->call_;
     size_t klen = strlen(key);

@@ -83,7 +83,8 @@ static int compat_render(app *a, srv_request *req, const val_composite *v, const
                      .frames = arena_array(req->arena, ProtobufCBinaryData, batch)};
     if (!s.frames) return ls_fail(err, LS_ENOMEM, "worker arena exhausted");
     pipe_render_req rr = {.av = lease->av, .n_frames = batch, .first = 0, .count = batch,
-                          .start_frame = v->start_frame, .image_in = image_in, .audio_in = w->audio_in};
+                          .start_frame = v->start_frame, .image_in = image_in, .audio_in = w->audio_in,
+                          .cancel = srv_request_cancel_flag(req)};
     pipe_timings t = {0};
     if (pipe_render(w->pw, &rr, compat_sink_frame, &s, &t, err) != 0) return -1;
     out->n_composited_frames = s.n;

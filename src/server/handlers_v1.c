@@ -97,7 +97,7 @@ static int v1_render_leased(app *a, srv_request *req, srv_response *resp, const 
     if (!s.frames || !s.ptrs || !s.boxes)
         return srv_response_fail(resp, GRPC_STATUS_RESOURCE_EXHAUSTED, "%zu frames do not fit the worker arena", count);
     pipe_render_req rr = {.av = lease->av, .feats = w->feats, .n_frames = n_frames, .first = 0, .count = count,
-                          .start_frame = v->first_frame};
+                          .start_frame = v->first_frame, .cancel = srv_request_cancel_flag(req)};
     pipe_timings t = {0};
     if (pipe_render(w->pw, &rr, v1_sink_frame, &s, &t, &err) != 0) return app_fail(req, resp, &err);
     use->frames = count;

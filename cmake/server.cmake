@@ -39,6 +39,12 @@ target_include_directories(lipsync_server PUBLIC ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(lipsync_server PUBLIC lipsync_core lipsync_proto PkgConfig::GRPC
   PkgConfig::PROTOBUF_C Threads::Threads)
 
+# Without a config, lipsyncd serves the build's demo avatar, and `models:` entries use the build's
+# audio encoder.
+target_compile_definitions(lipsync_server PRIVATE
+  LS_DEFAULT_AVATARS_ROOT="${CMAKE_BINARY_DIR}/avatars"
+  LS_DEFAULT_AUDIO_ENCODER="${CMAKE_BINARY_DIR}/models/ave_encoder.onnx")
+
 add_executable(lipsyncd ${CMAKE_SOURCE_DIR}/src/server/main.c)
 target_link_libraries(lipsyncd PRIVATE lipsync_server)
 

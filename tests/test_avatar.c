@@ -254,6 +254,37 @@ TEST(manifest_errors_are_reported) {
     fx_rmtree(dir);
 }
 
+TEST(loads_parts_from_explicit_paths_limited_to_num_frames) {
+    char *dir = fx_avatar(4, 4, 64, 48); /* frames/ and crop_rects.json, used without the manifest */
+    char *frames = fx_path(dir, "frames"), *boxes = fx_path(dir, "crop_rects.json");
+    ls_err err = {0};
+    avatar_parts p = {.name = "alice", .frames_dir = frames, .boxes_path = boxes,
+                      .unet_path = "/m/unet.onnx", .encoder_path = "/m/enc.onnx", .max_frames = 3};
+    avatar *a = avatar_load_parts(&p, &err);
+    CHECK(a, "%s", err.msg);
+    CHECK(a->frame_count == 3 && a->width == 64 && a->height == 48, "3 of 4 frames, size from frame 0");
+    CHECK(!strcmp(a->name, "alice") && !strcmp(a->unet_path, "/m/unet.onnx") &&
+          !strcmp(a->encoder_path, "/m/enc.onnx"), "name and model paths as given");
+    int bx = 0, by = 0;
+    for (int i = 0; i < 3; i++) /* JPEG q95 4:2:0 of a smooth gradient: within 6 levels per value */
+        CHECK(near_pattern(a, i, 6, &bx, &by), "frame %d differs at (%d,%d)", i, bx, by);
+    CHECK(a->boxes[2].x2 == 63 && a->boxes[2].y2 == 47, "boxes read");
+    avatar_free(a);
+    p.max_frames = 0; /* all 4 frames */
+    a = avatar_load_parts(&p, &err);
+    CHECK(a && a->frame_count == 4, "all frames: %s", a ? "" : err.msg);
+    avatar_free(a);
+    fx_text(boxes, "[[1, 1, 63, 47], [1, 1, 63, 47]]");
+    a = avatar_load_parts(&p, &err);
+    CHECK(!a && err.code == LS_EFORMAT && strstr(err.msg, "2 boxes for 4 frames"), "too few boxes: %s", err.msg);
+    p.video = "x.mp4";
+    a = avatar_load_parts(&p, &err);
+    CHECK(!a && err.code == LS_EINVAL, "frames and video both given");
+    free(frames);
+    free(boxes);
+    fx_rmtree(dir);
+}
+
 int main(void) {
     media_quiet_ffmpeg_logs();
     RUN(landmarks_give_the_golden_boxes_on_all_523_frames);
@@ -273,5 +304,6 @@ int main(void) {
     RUN(corrupt_or_missized_frames_are_errors_naming_the_file);
     RUN(a_gap_in_frame_numbers_is_an_error);
     RUN(manifest_errors_are_reported);
+    RUN(loads_parts_from_explicit_paths_limited_to_num_frames);
     return check_summary();
 }

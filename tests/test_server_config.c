@@ -125,6 +125,26 @@ TEST(missing_file_is_an_io_error) {
     CHECK(srv_config_load(&c, "/nonexistent/lipsyncd.yaml", &e) == -1 && e.code == LS_EIO, "%s", e.msg);
 }
 
+TEST(render_capacity_keys_and_build_defaults) {
+    srv_config c;
+    ls_err e = {0};
+    srv_config_defaults(&c);
+    CHECK(c.max_frame_width == 1920 && c.max_frame_height == 1080 && c.max_audio_seconds == 60.0,
+          "worker frame 1920x1080, 60 s of audio by default");
+    /* No config: the build's demo avatar and encoder (compile definitions from cmake/server.cmake). */
+    CHECK(strstr(c.avatars_root, "/avatars") && c.avatars_root[0] == '/', "avatars_root %s", c.avatars_root);
+    CHECK(strstr(c.audio_encoder, "/models/ave_encoder.onnx"), "audio_encoder %s", c.audio_encoder);
+    CHECK(parse(&c, "audio_encoder: /m/enc.onnx\ncapacity:\n  max_frame_width: 640\n  max_frame_height: 480\n"
+                    "  max_audio_seconds: 2.5\n", &e) == 0, "%s", e.msg);
+    CHECK(!strcmp(c.audio_encoder, "/m/enc.onnx") && c.max_frame_width == 640 && c.max_frame_height == 480 &&
+          c.max_audio_seconds == 2.5, "keys applied");
+    CHECK(parse(&c, "capacity:\n  max_audio_seconds: 0\n", &e) != 0 && strstr(e.msg, "t.yaml:2: capacity.max_audio_seconds"),
+          "range checked: %s", e.msg);
+    CHECK(parse(&c, "capacity:\n  max_frame_width: 9000\n", &e) != 0 && strstr(e.msg, "max_frame_width"),
+          "range checked: %s", e.msg);
+    srv_config_free(&c);
+}
+
 int main(void) {
     RUN(defaults_serve_localhost_50053);
     RUN(empty_file_keeps_defaults);
@@ -137,5 +157,6 @@ int main(void) {
     RUN(tls_needs_cert_and_key);
     RUN(listen_flag);
     RUN(missing_file_is_an_io_error);
+    RUN(render_capacity_keys_and_build_defaults);
     return check_summary();
 }

@@ -42,6 +42,22 @@ typedef struct avatar {
 avatar *avatar_load(const char *dir, ls_err *err);
 void avatar_free(avatar *a); /* NULL is fine */
 
+/* An avatar described by explicit paths instead of a package (the Go server's `models:` layout).
+ * Exactly one of frames_dir (numbered images, as in a package) and video; boxes_path is a
+ * crop_rects.json holding at least as many boxes as frames are used (extra boxes are ignored);
+ * max_frames > 0 keeps only the first max_frames frames. The size comes from the first frame.
+ * Model paths are copied as given (not opened). Same errors and allocation as avatar_load;
+ * a->dir is the frames folder or the video's path. */
+typedef struct avatar_parts {
+    const char *name;
+    const char *frames_dir, *video;
+    const char *boxes_path;
+    const char *unet_path, *encoder_path;
+    int max_frames;
+} avatar_parts;
+
+avatar *avatar_load_parts(const avatar_parts *p, ls_err *err);
+
 /* Frame i's pixels (0 <= i < frame_count; not checked: hot path). */
 static inline const uint8_t *avatar_frame(const avatar *a, int i) {
     return a->frames + (size_t)i * a->height * a->width * 3;

@@ -24,6 +24,15 @@ static int render_prepare(pipe_worker *w, const pipe_render_req *req, size_t k, 
                    av->boxes[idx], w->crops + (size_t)b * PREP_CROP_BYTES,
                    w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, &w->resize, err) != 0)
         return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
+    size_t j = k - req->first; /* item of the caller's inputs */
+    if (req->image_in)
+        memcpy(w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, req->image_in + j * ORT_UNET_IMG_ELEMS,
+               sizeof(float) * ORT_UNET_IMG_ELEMS);
+    if (req->audio_in) {
+        memcpy(w->unet_audio + (size_t)b * ORT_UNET_AUDIO_ELEMS, req->audio_in + j * ORT_UNET_AUDIO_ELEMS,
+               sizeof(float) * ORT_UNET_AUDIO_ELEMS);
+        return 0;
+    }
     return feat_window(req->feats, req->n_frames, k, w->unet_audio + (size_t)b * ORT_UNET_AUDIO_ELEMS,
                        err);
 }
@@ -47,6 +56,7 @@ static int render_check(const pipe_worker *w, const pipe_render_req *req, ls_err
         return ls_fail(err, LS_EINVAL, "frames %zu..%zu outside the clip's %zu frames", req->first,
                        req->first + req->count, req->n_frames);
     if (req->start_frame < 0) return ls_fail(err, LS_EINVAL, "start frame must not be negative");
+    if (!req->feats && !req->audio_in) return ls_fail(err, LS_EINVAL, "no audio features given");
     if (req->av->width > w->cfg.max_frame_w || req->av->height > w->cfg.max_frame_h)
         return ls_fail(err, LS_EINVAL, "avatar frames %dx%d exceed the worker's %dx%d",
                        req->av->width, req->av->height, w->cfg.max_frame_w, w->cfg.max_frame_h);

@@ -1,8 +1,8 @@
 /* render.h - turn a range of video frames of a clip into finished frames, batch by batch.
  *
  * For each batch of up to cfg.max_batch frames: pick each frame's avatar frame (ping-pong walk from
- * start_frame), prepare the UNet's visual input (prepare.h) and audio input (feat_window), run the
- * UNet once, then composite each output into a copy of its avatar frame (paste.h) and hand the
+ * start_frame), prepare the UNet's visual input (prepare.h) and audio input (feat_window), or take
+ * the caller's (image_in / audio_in), run the UNet once, then composite each output into a copy of its avatar frame (paste.h) and hand the
  * finished frame to the caller's sink, in frame order. The worker must be bound to the UNet.
  *
  * Memory: every buffer is the worker's; nothing allocates. The frame passed to the sink is valid
@@ -39,6 +39,13 @@ typedef struct pipe_render_req {
     size_t first, count;    /* render frames first .. first+count-1 (within n_frames) */
     int64_t start_frame;    /* avatar frame the ping-pong walk starts at for frame 0 (>= 0) */
     const atomic_int *cancel; /* optional: nonzero asks the render to stop */
+    /* Optional caller-made UNet inputs (the Go API lets clients send them), one item per rendered
+     * frame, item j for frame first + j. image_in: [count][6][320][320] replaces the prepared
+     * visual input (frames are still cropped: paste-back needs the crop). audio_in:
+     * [count][32][16][16] replaces feat_window(feats, ...); feats may then be NULL. Copied into
+     * the worker's buffers batch by batch; the caller checks the values are finite. */
+    const float *image_in;
+    const float *audio_in;
 } pipe_render_req;
 
 /* Time spent per stage, in nanoseconds, added to by pipe_render. */

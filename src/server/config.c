@@ -46,6 +46,10 @@ static const key_def KEYS[] = {
     {"logging.level", K_LOGLEVEL, F(log_level), 0, 0, 0},
     {"logging.ring", K_INT, F(log_ring), 0, 16, 1 << 20},
     {"avatars_root", K_STR, S(avatars_root), 0, 0},
+    {"audio_encoder", K_STR, S(audio_encoder), 0, 0},
+    {"capacity.max_frame_width", K_INT, F(max_frame_width), 0, 16, 8192},
+    {"capacity.max_frame_height", K_INT, F(max_frame_height), 0, 16, 8192},
+    {"capacity.max_audio_seconds", K_DOUBLE, F(max_audio_seconds), 0, 0.5, 3600},
     {"capacity.max_models", K_INT, F(max_models), 0, 1, 100000},
     {"capacity.max_memory_gb", K_DOUBLE, F(max_memory_gb), 0, 0.001, 1 << 20},
     {"capacity.eviction_policy", K_EVICT, F(eviction_policy), 0, 0, 0},
@@ -96,13 +100,25 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->auth_exempt_health = true;
     cfg->log_level = SRV_LOG_INFO;
     cfg->log_ring = 4096;
+#ifdef LS_DEFAULT_AVATARS_ROOT
+    snprintf(cfg->avatars_root, sizeof cfg->avatars_root, "%s", LS_DEFAULT_AVATARS_ROOT);
+#else
     snprintf(cfg->avatars_root, sizeof cfg->avatars_root, "avatars");
+#endif
+#ifdef LS_DEFAULT_AUDIO_ENCODER
+    snprintf(cfg->audio_encoder, sizeof cfg->audio_encoder, "%s", LS_DEFAULT_AUDIO_ENCODER);
+#else
+    snprintf(cfg->audio_encoder, sizeof cfg->audio_encoder, "models/ave_encoder.onnx");
+#endif
     cfg->max_models = 8;
     cfg->max_memory_gb = 8.0;
     cfg->eviction_policy = SRV_EVICT_LFU;
     cfg->intra_op_threads = 1;
     cfg->jpeg_quality = 75;
     cfg->max_batch = 32;
+    cfg->max_frame_width = 1920;
+    cfg->max_frame_height = 1080;
+    cfg->max_audio_seconds = 60.0;
 }
 
 void srv_config_free(srv_config *cfg) {

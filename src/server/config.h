@@ -52,13 +52,19 @@ typedef struct srv_config {
     srv_log_level log_level;       /* default info */
     int log_ring;                  /* pending log lines before lines are dropped; default 4096 */
     /* avatars and capacity: */
-    char avatars_root[SRV_CFG_PATH_MAX]; /* folder of avatar packages; default "avatars" */
+    char avatars_root[SRV_CFG_PATH_MAX]; /* folder of avatar packages; default: the build's
+                                            avatars/ (LS_DEFAULT_AVATARS_ROOT), else "avatars" */
+    char audio_encoder[SRV_CFG_PATH_MAX]; /* encoder of `models:` entries; default: the build's
+                                             models/ave_encoder.onnx (LS_DEFAULT_AUDIO_ENCODER) */
     int max_models;                /* loaded avatars at once; default 8 */
     double max_memory_gb;          /* memory budget of loaded avatars; default 8 */
     srv_eviction eviction_policy;  /* default lfu */
     int intra_op_threads;          /* ONNX Runtime threads per session; default 1 */
     int jpeg_quality;              /* default 75 */
     int max_batch;                 /* frames per render batch; default 32 */
+    int max_frame_width;           /* largest avatar frame the workers composite; default 1920 */
+    int max_frame_height;          /* default 1080 */
+    double max_audio_seconds;      /* longest request audio; default 60 */
     srv_model_cfg *models;         /* `models:` entries, n_models of them */
     int n_models;
     /* testing: (test hooks, never enable in production) */

@@ -18,6 +18,7 @@
 #include <grpc/slice.h>
 #include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,14 @@ typedef struct srv_method {
 
 /* Nonzero once the call should stop: 1 cancelled by the client or the server, 2 deadline passed. */
 int srv_request_cancelled(const srv_request *req);
+
+/* The flag behind srv_request_cancelled's 1 (set by the I/O thread when gRPC reports the call
+ * cancelled, which it also does once the deadline passes), for loops that poll an atomic_int
+ * (pipe_render_req.cancel). Valid during the handler. */
+const atomic_int *srv_request_cancel_flag(const srv_request *req);
+
+/* Nanoseconds the call waited between arriving and reaching its handler (accept to start). */
+int64_t srv_request_queue_ns(const srv_request *req);
 
 /* Value of request metadata `key` (lower case), or NULL; *len gets its length. Not NUL-terminated. */
 const char *srv_request_metadata(const srv_request *req, const char *key, size_t *len);

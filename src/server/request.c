@@ -29,9 +29,18 @@ void srv_worker_alloc_init(srv_worker *w) {
 
 int srv_request_cancelled(const srv_request *req) {
     const srv_call *c = req->call_;
-    if (atomic_load(&c->cancelled)) return 1;
+    /* The deadline first: gRPC also cancels the call when it passes, and the client should hear
+     * DEADLINE_EXCEEDED then, not CANCELLED. */
     gpr_timespec now = gpr_now(c->details.deadline.clock_type);
-    return gpr_time_cmp(now, c->details.deadline) >= 0 ? 2 : 0;
+    if (gpr_time_cmp(now, c->details.deadline) >= 0) return 2;
+    return atomic_load(&c->cancelled) ? 1 : 0;
+}
+
+const atomic_int *srv_request_cancel_flag(const srv_request *req) { return &req->call_->cancelled; }
+
+int64_t srv_request_queue_ns(const srv_request *req) {
+    const srv_call *c = req->call_;
+    return c->t_start_ns > c->t_accept_ns ? c->t_start_ns - c->t_accept_ns : 0;
 }
 
 const char *srv_request_metadata(const srv_request *req, const char *key, size_t *len) {

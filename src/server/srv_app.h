@@ -9,8 +9,8 @@
  *   - health: fills srv_app_health; must not block (it runs on the I/O thread).
  *   - methods: handlers that replace the built-in "not wired yet" ones (matched by path).
  *   - arena_bytes: extra per-worker arena bytes the handlers need beyond the request message.
- * srv_app_create() is implemented by the application (today: app_stub.c, a placeholder that
- * serves health only) and is called once by lipsyncd's main after the config is loaded. */
+ * srv_app_create() is implemented by the application (app.c: the avatar registry and both APIs
+ * wired to the pipeline) and is called once by lipsyncd's main after the config is loaded. */
 #ifndef LS_SRV_APP_H
 #define LS_SRV_APP_H
 

@@ -1,0 +1,121 @@
+/* app.c - lipsyncd's application (srv_app.h): the avatar registry, per-worker rendering state,
+ * health and the method table that wires both APIs to the pipeline. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lipsync/v1/lipsync.pb-c.h"
+#include "monolithic.pb-c.h"
+#include "pipeline/clip.h"
+#include "server/app_priv.h"
+
+static const srv_method METHODS[] = {
+    {"/lipsync.v1.LipSync/Render", app_v1_render, 0},
+    {"/lipsync.v1.LipSync/ListAvatars", app_v1_list_avatars, 0},
+    {"/lipsync.v1.LipSync/LoadAvatar", app_v1_load_avatar, 0},
+    {"/lipsync.v1.LipSync/UnloadAvatar", app_v1_unload_avatar, 0},
+    {"/lipsync.v1.LipSync/GetStats", app_v1_get_stats, SRV_METHOD_INLINE},
+    {"/monolithic.MonolithicService/InferBatchComposite", app_compat_infer, 0},
+    {"/monolithic.MonolithicService/ListModels", app_compat_list_models, 0},
+    {"/monolithic.MonolithicService/LoadModel", app_compat_load_model, 0},
+    {"/monolithic.MonolithicService/UnloadModel", app_compat_unload_model, 0},
+    {"/monolithic.MonolithicService/GetModelStats", app_compat_get_model_stats, 0},
+};
+
+int app_fail(srv_request *req, srv_response *resp, const ls_err *err) {
+    if (err->code == LS_ECANCELLED && srv_request_cancelled(req) == 2)
+        return srv_response_fail(resp, GRPC_STATUS_DEADLINE_EXCEEDED, "%s", err->msg);
+    return srv_response_fail_err(resp, err);
+}
+
+int app_clip_features(app_worker *w, const void *bytes, size_t n_bytes, pcm_format fmt, int rate,
+                      size_t *n_frames, ls_err *err) {
+    size_t n;
+    if (pcm_convert(w->pcm, bytes, n_bytes, fmt, rate, 1, w->pcm_buf, w->max_samples, &n, err) != 0)
+        return -1;
+    return pipe_clip_features(w->pw, w->pcm_buf, n, w->mel, w->feats, n_frames, err);
+}
+
+static void worker_destroy(void *ctx, void *state) {
+    app *a = ctx;
+    app_worker *w = state;
+    if (!w) return;
+    if (w->pw) reg_unbind_worker(a->reg, &w->held, w->pw);
+    pipe_worker_destroy(w->pw);
+    pcm_converter_free(w->pcm);
+    arena_free(&w->arena);
+    free(w);
+}
+
+static void *worker_create(void *ctx, int index, ls_err *err) {
+    app *a = ctx;
+    (void)index;
+    app_worker *w = calloc(1, sizeof *w);
+    if (!w) return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
+    w->max_samples = a->max_samples;
+    pipe_worker_cfg pc = {.max_batch = a->cfg->max_batch, .max_frame_w = a->cfg->max_frame_width,
+                          .max_frame_h = a->cfg->max_frame_height, .jpeg_quality = a->cfg->jpeg_quality};
+    size_t floats = a->max_samples + pipe_clip_mel_floats(a->max_samples) +
+                    pipe_clip_feat_floats(a->max_samples) +
+                    (size_t)VAL_COMPOSITE_MAX_BATCH * (ORT_UNET_AUDIO_ELEMS + ORT_UNET_IMG_ELEMS);
+    if (!(w->pw = pipe_worker_create(&pc, err)) || !(w->pcm = pcm_converter_create(a->max_samples, err)))
+        goto fail;
+    if (arena_init(&w->arena, floats * sizeof(float) + 5 * 64) != 0) {
+        ls_fail(err, LS_ENOMEM, "cannot allocate %zu MiB of audio buffers", (floats * 4) >> 20);
+        goto fail;
+    }
+    w->pcm_buf = arena_array(&w->arena, float, a->max_samples);
+    w->mel = arena_array(&w->arena, float, pipe_clip_mel_floats(a->max_samples));
+    w->feats = arena_array(&w->arena, float, pipe_clip_feat_floats(a->max_samples));
+    w->audio_in = arena_array(&w->arena, float, (size_t)VAL_COMPOSITE_MAX_BATCH * ORT_UNET_AUDIO_ELEMS);
+    w->image_in = arena_array(&w->arena, float, (size_t)VAL_COMPOSITE_MAX_BATCH * ORT_UNET_IMG_ELEMS);
+    if (!w->image_in) { ls_fail(err, LS_EINTERNAL, "worker arena sized too small"); goto fail; }
+    return w;
+fail:
+    worker_destroy(ctx, w);
+    return NULL;
+}
+
+static void app_health(void *ctx, srv_app_health *out) {
+    const app *a = ctx;
+    out->ready = true; /* preloads run in srv_app_create, before the server listens */
+    out->loaded_models = reg_loaded_count(a->reg);
+    out->max_models = a->cfg->max_models;
+    out->n_gpus = 0;   /* CPU inference */
+}
+
+static void app_destroy(void *ctx) {
+    app *a = ctx;
+    reg_destroy(a->reg);
+    free(a);
+}
+
+int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
+    app *a = calloc(1, sizeof *a);
+    if (!a) return ls_fail(err, LS_ENOMEM, "out of memory");
+    a->cfg = cfg;
+    a->lim.max_audio_seconds = cfg->max_audio_seconds;
+    a->max_samples = (size_t)ceil(cfg->max_audio_seconds * PCM_RATE) + 1;
+    a->max_frames = pipe_clip_frames(a->max_samples);
+    reg_cfg rc = {.avatars_root = cfg->avatars_root, .models = cfg->models, .n_models = cfg->n_models,
+                  .audio_encoder = cfg->audio_encoder, .max_models = cfg->max_models,
+                  .max_bytes = (size_t)(cfg->max_memory_gb * 1073741824.0), .policy = cfg->eviction_policy,
+                  .intra_op_threads = cfg->intra_op_threads, .max_frame_w = cfg->max_frame_width,
+                  .max_frame_h = cfg->max_frame_height};
+    if (!(a->reg = reg_create(&rc, err)) || reg_preload(a->reg, err) != 0) {
+        app_destroy(a);
+        return -1;
+    }
+    /* Per-worker arena beyond the request: the largest reply's bytes (bounded by the message size
+     * limit, checked while filling), one Frame + Box + pointer per frame, and the list replies. */
+    size_t max_msg = (size_t)cfg->max_message_size_mb << 20;
+    size_t per_frame = sizeof(Lipsync__V1__Frame) + sizeof(Lipsync__V1__Box) + sizeof(void *) + 3 * 64;
+    size_t list = (size_t)APP_LIST_MAX * (sizeof(Lipsync__V1__AvatarInfo) + sizeof(Monolithic__ModelStats) +
+                                          sizeof(void *) + 2 * (REG_ID_MAX + 1) + 64);
+    *out = (srv_app){.ctx = a, .worker_create = worker_create, .worker_destroy = worker_destroy,
+                     .health = app_health, .methods = METHODS,
+                     .n_methods = (int)(sizeof METHODS / sizeof *METHODS),
+                     .arena_bytes = max_msg + a->max_frames * per_frame + list + (1u << 16),
+                     .destroy = app_destroy};
+    return 0;
+}

@@ -1,0 +1,87 @@
+/* registry_models.c - the registry's model cache: ONNX sessions by (path, role), shared and
+ * reference-counted (registry.h). Two counts keep a model alive: loaded avatars using it (these
+ * put its bytes in the registry's total) and workers bound to it. Called with the registry
+ * mutex held; loading drops it meanwhile (other callers of the same model wait on the cond). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/registry_priv.h"
+
+static reg_model *model_find(reg_registry *r, const char *path, ort_role role) {
+    for (int i = 0; i < r->n_models; i++)
+        if (r->models[i]->role == role && !strcmp(r->models[i]->path, path)) return r->models[i];
+    return NULL;
+}
+
+static void model_remove(reg_registry *r, reg_model *m) {
+    for (int i = 0; i < r->n_models; i++)
+        if (r->models[i] == m) {
+            r->models[i] = r->models[--r->n_models];
+            break;
+        }
+    ort_model_destroy(m->m);
+    free(m->path);
+    free(m);
+}
+
+reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, ls_err *err) {
+    for (;;) {
+        reg_model *m = model_find(r, path, role);
+        if (m && m->loading) {
+            pthread_cond_wait(&r->cond, &r->mu);
+            continue;
+        }
+        if (m) {
+            if (m->avatar_refs++ == 0) r->total_bytes += m->bytes;
+            return m;
+        }
+        break;
+    }
+    if (r->n_models == r->cap_models) {
+        int cap = r->cap_models ? 2 * r->cap_models : 8;
+        reg_model **grown = realloc(r->models, sizeof *grown * (size_t)cap);
+        if (!grown) return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
+        r->models = grown;
+        r->cap_models = cap;
+    }
+    reg_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->path = strdup(path))) {
+        free(m);
+        return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
+    }
+    m->role = role;
+    m->loading = 1;
+    r->models[r->n_models++] = m;
+    pthread_mutex_unlock(&r->mu);
+    ort_model_opts opts = {.intra_threads = r->cfg.intra_op_threads, .no_spin = 1};
+    ort_model *om = ort_model_load(r->rt, path, role, &opts, err);
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_broadcast(&r->cond);
+    if (!om) {
+        model_remove(r, m);
+        return NULL;
+    }
+    m->m = om;
+    m->bytes = ort_model_bytes(om);
+    m->loading = 0;
+    m->avatar_refs = 1;
+    r->total_bytes += m->bytes;
+    return m;
+}
+
+void reg_model_release_avatar(reg_registry *r, reg_model *m) {
+    if (!m) return;
+    if (--m->avatar_refs == 0) {
+        r->total_bytes -= m->bytes;
+        if (m->worker_refs == 0) model_remove(r, m);
+    }
+}
+
+void reg_model_release_worker(reg_registry *r, reg_model *m) {
+    if (m && --m->worker_refs == 0 && m->avatar_refs == 0) model_remove(r, m);
+}
+
+void reg_model_free_all(reg_registry *r) {
+    while (r->n_models) model_remove(r, r->models[r->n_models - 1]);
+    free(r->models);
+}

@@ -1,0 +1,60 @@
+/* registry_priv.h - the registry's structures, shared by registry.c (avatars) and
+ * registry_models.c (the model cache). Not for other files: they use registry.h. */
+#ifndef LS_SRV_REGISTRY_PRIV_H
+#define LS_SRV_REGISTRY_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server/registry.h"
+
+struct reg_model {
+    char *path;
+    ort_role role;
+    ort_model *m;
+    size_t bytes;
+    int loading;
+    int avatar_refs;   /* loaded avatars using it: its bytes are in total_bytes while > 0 */
+    int worker_refs;   /* workers bound to it */
+};
+
+enum { ENTRY_UNLOADED, ENTRY_LOADING, ENTRY_LOADED };
+
+struct reg_entry {
+    char id[REG_ID_MAX + 1];
+    const srv_model_cfg *mcfg; /* `models:` entry, or NULL: package in dir */
+    char *dir;
+    int state;
+    avatar *av;
+    reg_model *encoder, *unet;
+    size_t av_bytes;
+    int refs;                  /* leases held */
+    int unload_pending;
+    uint64_t requests, frames, render_ns, infer_ns, last_tick;
+    int64_t last_used_ms;
+    double load_ms;
+    int n_frames, width, height;
+};
+
+struct reg_registry {
+    reg_cfg cfg;
+    char *root_real;           /* realpath of avatars_root, or NULL when it does not exist */
+    ort_runtime *rt;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;       /* a load finished (avatar or model) */
+    reg_entry **entries;
+    int n_entries, cap_entries;
+    reg_model **models;
+    int n_models, cap_models;
+    uint64_t tick;
+    size_t total_bytes;        /* under mu; mirrored in the atomics for health */
+    atomic_int loaded_pub;
+    atomic_size_t total_pub;
+};
+
+reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, ls_err *err);
+void reg_model_release_avatar(reg_registry *r, reg_model *m);
+void reg_model_release_worker(reg_registry *r, reg_model *m);
+void reg_model_free_all(reg_registry *r);
+
+#endif

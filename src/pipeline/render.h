@@ -39,6 +39,9 @@ typedef struct pipe_render_req {
     size_t first, count;    /* render frames first .. first+count-1 (within n_frames) */
     int64_t start_frame;    /* avatar frame the ping-pong walk starts at for frame 0 (>= 0) */
     const atomic_int *cancel; /* optional: nonzero asks the render to stop */
+    /* optional: av's prepared crops (avatar_cache.h); the inputs are then taken from it instead
+     * of resizing each box again (same values bit for bit). Must have been made for av. */
+    const struct pipe_avcache *prepared;
 } pipe_render_req;
 
 /* Time spent per stage, in nanoseconds, added to by pipe_render. */

@@ -44,7 +44,7 @@ def main(src, dst):
     ax1.set_title("CPU work around the UNet: naive vs optimised")
     ax1.axvline(0.5, color="grey", ls=":", lw=1)
     ax1.text(0.5, len(stages) - 0.4, " 0.5 ms target (720p)", color="grey", fontsize=7)
-    ax1.legend(fontsize=8, loc="lower right")
+    ax1.legend(fontsize=8, loc="center right")
 
     rows = [("audio front end (mel + windows)", "audio_front", 1e-3), ("audio encoder", "encoder", 1),
             ("input prep (cached, 720p)", "prep_cached_1280x720", 1), ("paste-back (720p)", "paste_1280x720", 1),

@@ -10,6 +10,7 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
   python3 python3-numpy python3-onnx python3-opencv python3-grpcio python3-grpc-tools
+  python3-matplotlib
   espeak-ng ffmpeg openssl
 )
 missing=()

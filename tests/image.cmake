@@ -9,7 +9,3 @@ add_test(NAME test_image_vs_opencv
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_image_vs_opencv.py
           $<TARGET_FILE:image_tool>)
 set_tests_properties(test_image_vs_opencv PROPERTIES ENVIRONMENT "LS_GOLDEN_DIR=${LS_GOLDEN_DIR}")
-
-# Benchmark, not a test: `make -C build bench_image && build/tests/bench_image`.
-add_executable(bench_image EXCLUDE_FROM_ALL ${CMAKE_SOURCE_DIR}/bench/bench_image.c)
-target_link_libraries(bench_image PRIVATE lipsync_core)

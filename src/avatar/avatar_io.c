@@ -108,7 +108,7 @@ int avatar_image_size(avatar_decoder *d, const char *path, int *width, int *heig
 int avatar_decode_image(avatar_decoder *d, const char *path, uint8_t *dst, int width, int height,
                         ls_err *err) {
     spng_ctx *ctx = NULL;
-    char kind;
+    char kind = 0; /* set by open_image on success; -O3 cannot see that */
     int w = 0, h = 0, rc = 0;
     long n = open_image(d, path, &w, &h, &kind, &ctx, err);
     if (n < 0) rc = -1;

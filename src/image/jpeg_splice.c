@@ -222,7 +222,7 @@ static ls_box plan_pixels(const jsplice_background *bg, const plan *p) {
 }
 
 int jsplice_region(const jsplice_background *bg, ls_box box, ls_box *region, ls_err *err) {
-    plan p;
+    plan p = {0}; /* filled by make_plan on success; -O3 cannot see that */
     if (make_plan(bg, box, &p, err)) return -1;
     *region = plan_pixels(bg, &p);
     return 0;
@@ -288,7 +288,7 @@ int jsplice_encode(jsplice_encoder *enc, const jsplice_background *bg, const uin
         return ls_fail(err, LS_EINVAL, "jpeg splice: %dx%d frame exceeds the encoder's %dx%d", bg->width,
                        bg->height, enc->max_width, enc->max_height);
     if (stride < 3 * bg->width) return ls_fail(err, LS_EINVAL, "jpeg splice: stride %d < 3*%d", stride, bg->width);
-    plan p;
+    plan p = {0};
     if (make_plan(bg, box, &p, err)) return -1;
     ls_box r = plan_pixels(bg, &p);
     const uint8_t *origin = frame_bgr + (size_t)r.y1 * (size_t)stride + (size_t)r.x1 * 3;

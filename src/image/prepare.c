@@ -36,6 +36,30 @@ static void row_to_planes(const uint8_t *restrict px, float *restrict b, float *
     }
 }
 
+void prep_input_from_crop(const uint8_t *crop, float *input) {
+    const size_t plane = (size_t)PREP_SIZE * PREP_SIZE;
+    for (int y = 0; y < PREP_SIZE; y++) {
+        const uint8_t *row = crop + ((size_t)(y + PREP_BORDER) * PREP_CROP + PREP_BORDER) * 3;
+        float *real[3], *masked[3];
+        for (int c = 0; c < 3; c++) {
+            real[c] = input + c * plane + (size_t)y * PREP_SIZE;
+            masked[c] = input + (3 + c) * plane + (size_t)y * PREP_SIZE;
+        }
+        row_to_planes(row, real[0], real[1], real[2]);
+        for (int c = 0; c < 3; c++) {
+            if (y < PREP_MASK_Y0 || y > PREP_MASK_Y1) {
+                memcpy(masked[c], real[c], PREP_SIZE * sizeof(float));
+                continue;
+            }
+            /* cv2.rectangle(..., (0,0,0), -1): only the left and right margins survive. */
+            memcpy(masked[c], real[c], PREP_MASK_X0 * sizeof(float));
+            memset(masked[c] + PREP_MASK_X0, 0, (PREP_MASK_X1 - PREP_MASK_X0 + 1) * sizeof(float));
+            memcpy(masked[c] + PREP_MASK_X1 + 1, real[c] + PREP_MASK_X1 + 1,
+                   (PREP_SIZE - 1 - PREP_MASK_X1) * sizeof(float));
+        }
+    }
+}
+
 int prep_frame(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box,
                uint8_t *crop, float *input, resize_scratch *s, ls_err *err) {
     if (!frame || !crop || !input) return ls_fail(err, LS_EINVAL, "prep: NULL buffer");
@@ -47,21 +71,6 @@ int prep_frame(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box
                    (size_t)PREP_CROP * 3, s, err))
         return ls_wrap(err, "prep: crop to %d", PREP_CROP);
 
-    const size_t plane = (size_t)PREP_SIZE * PREP_SIZE;
-    for (int y = 0; y < PREP_SIZE; y++) {
-        const uint8_t *row = crop + ((size_t)(y + PREP_BORDER) * PREP_CROP + PREP_BORDER) * 3;
-        float *real[3], *masked[3];
-        for (int c = 0; c < 3; c++) {
-            real[c] = input + c * plane + (size_t)y * PREP_SIZE;
-            masked[c] = input + (3 + c) * plane + (size_t)y * PREP_SIZE;
-        }
-        row_to_planes(row, real[0], real[1], real[2]);
-        for (int c = 0; c < 3; c++) {
-            memcpy(masked[c], real[c], PREP_SIZE * sizeof(float));
-            if (y >= PREP_MASK_Y0 && y <= PREP_MASK_Y1) /* cv2.rectangle(..., (0,0,0), -1) */
-                memset(masked[c] + PREP_MASK_X0, 0,
-                       (PREP_MASK_X1 - PREP_MASK_X0 + 1) * sizeof(float));
-        }
-    }
+    prep_input_from_crop(crop, input);
     return 0;
 }

@@ -38,6 +38,10 @@
  * each side; otherwise -1 with LS_EINVAL and a message naming the box and the frame. */
 int prep_check_box(ls_box box, int fw, int fh, ls_err *err);
 
+/* The 6 x 320 x 320 input from a 328 x 328 crop alone (real + masked, as above): the second half
+ * of prep_frame, for callers that keep crops (the crop depends only on the frame and its box). */
+void prep_input_from_crop(const uint8_t *crop, float *input);
+
 /* frame: fw x fh BGR, rows frame_stride bytes apart. crop: PREP_CROP_BYTES (rows 984 bytes).
  * input: PREP_INPUT_FLOATS floats. */
 int prep_frame(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box,

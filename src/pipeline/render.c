@@ -7,6 +7,7 @@
 #include "audio/features.h"
 #include "image/paste.h"
 #include "image/prepare.h"
+#include "pipeline/avatar_cache.h"
 
 uint64_t pipe_now_ns(void) {
     struct timespec ts;
@@ -20,9 +21,12 @@ static int render_prepare(pipe_worker *w, const pipe_render_req *req, size_t k, 
     int idx = avatar_frame_index((int64_t)k, req->start_frame, av->frame_count);
     if (idx < 0) return ls_fail(err, LS_EINVAL, "start frame %lld is negative", (long long)req->start_frame);
     *av_idx = idx;
-    if (prep_frame(avatar_frame(av, idx), av->width, av->height, (size_t)av->width * 3,
-                   av->boxes[idx], w->crops + (size_t)b * PREP_CROP_BYTES,
-                   w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, &w->resize, err) != 0)
+    if (req->prepared)
+        pipe_avcache_prepare(req->prepared, idx, w->crops + (size_t)b * PREP_CROP_BYTES,
+                             w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS);
+    else if (prep_frame(avatar_frame(av, idx), av->width, av->height, (size_t)av->width * 3,
+                        av->boxes[idx], w->crops + (size_t)b * PREP_CROP_BYTES,
+                        w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, &w->resize, err) != 0)
         return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
     size_t j = k - req->first; /* item of the caller's inputs */
     if (req->image_in)
@@ -57,6 +61,8 @@ static int render_check(const pipe_worker *w, const pipe_render_req *req, ls_err
                        req->first + req->count, req->n_frames);
     if (req->start_frame < 0) return ls_fail(err, LS_EINVAL, "start frame must not be negative");
     if (!req->feats && !req->audio_in) return ls_fail(err, LS_EINVAL, "no audio features given");
+    if (req->prepared && pipe_avcache_avatar(req->prepared) != req->av)
+        return ls_fail(err, LS_EINVAL, "the prepared-crop cache belongs to another avatar");
     if (req->av->width > w->cfg.max_frame_w || req->av->height > w->cfg.max_frame_h)
         return ls_fail(err, LS_EINVAL, "avatar frames %dx%d exceed the worker's %dx%d",
                        req->av->width, req->av->height, w->cfg.max_frame_w, w->cfg.max_frame_h);

@@ -46,6 +46,9 @@ typedef struct pipe_render_req {
      * the worker's buffers batch by batch; the caller checks the values are finite. */
     const float *image_in;
     const float *audio_in;
+    /* optional: av's prepared crops (avatar_cache.h); the inputs are then taken from it instead
+     * of resizing each box again (same values bit for bit). Must have been made for av. */
+    const struct pipe_avcache *prepared;
 } pipe_render_req;
 
 /* Time spent per stage, in nanoseconds, added to by pipe_render. */

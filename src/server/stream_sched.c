@@ -1,0 +1,273 @@
+/* stream_sched.c - cross-session UNet batching: a job queue and worker threads (stream_sched.h). */
+#include "server/stream_sched.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "image/paste.h"
+#include "image/prepare.h"
+#include "pipeline/render.h"
+#include "pipeline/worker.h"
+
+#define SCHED_MAX_WORKERS 16
+
+typedef struct sched_thread {
+    sched *s;
+    pipe_worker *w;
+    pthread_t tid;
+    int started;
+} sched_thread;
+
+struct sched {
+    sched_cfg cfg;
+    ort_model *unet;
+    sched_limits *limits;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* jobs arrived, or stop */
+    sched_job *head, *tail;   /* FIFO across sessions */
+    int queued, sessions, stop;
+    sched_stats st;
+    sched_thread th[SCHED_MAX_WORKERS];
+};
+
+int sched_limits_init(sched_limits *l, int max_total) {
+    l->max_total = max_total;
+    l->live = 0;
+    return pthread_mutex_init(&l->mu, NULL) == 0 ? 0 : -1;
+}
+
+void sched_limits_destroy(sched_limits *l) { pthread_mutex_destroy(&l->mu); }
+
+/* Blends the box region of dst toward the original frame: dst = orig + a (dst - orig), a = q8/256.
+ * Only the box differs between the two, so only it is touched. */
+static void fade_box(uint8_t *dst, const uint8_t *orig, int width, ls_box b, int q8) {
+    size_t stride = (size_t)width * 3;
+    for (int y = b.y1; y < b.y2; y++) {
+        uint8_t *d = dst + (size_t)y * stride + (size_t)b.x1 * 3;
+        const uint8_t *o = orig + (size_t)y * stride + (size_t)b.x1 * 3;
+        for (int x = 0; x < box_width(b) * 3; x++)
+            d[x] = (uint8_t)((o[x] * (256 - q8) + d[x] * q8 + 128) >> 8);
+    }
+}
+
+/* Waits for a batch: max_batch jobs, or the oldest past its deadline. Called with mu held;
+ * returns the number taken into jobs[], 0 when stopping. */
+static int take_batch(sched *s, sched_job **jobs) {
+    for (;;) {
+        if (s->stop) return 0;
+        if (s->queued >= s->cfg.max_batch ||
+            (s->queued > 0 && pipe_now_ns() >= s->head->enqueued_ns + (uint64_t)s->cfg.max_wait_us * 1000))
+            break;
+        if (s->queued == 0) {
+            pthread_cond_wait(&s->cv, &s->mu);
+        } else {
+            uint64_t due = s->head->enqueued_ns + (uint64_t)s->cfg.max_wait_us * 1000;
+            struct timespec ts = {.tv_sec = (time_t)(due / 1000000000u), .tv_nsec = (long)(due % 1000000000u)};
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
+    }
+    int n = 0;
+    uint64_t now = pipe_now_ns();
+    while (n < s->cfg.max_batch && s->head) {
+        sched_job *j = s->head;
+        s->head = j->next;
+        if (!s->head) s->tail = NULL;
+        s->queued--;
+        s->st.queue_wait_ns += now - j->enqueued_ns;
+        jobs[n++] = j;
+    }
+    /* Leftovers: let another worker start on them. */
+    if (s->queued > 0) pthread_cond_signal(&s->cv);
+    return n;
+}
+
+static void run_batch(sched *s, pipe_worker *w, sched_job **jobs, int n) {
+    ls_err err = {0};
+    sched_job *ok[PIPE_MAX_BATCH];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        sched_job *j = jobs[i];
+        const avatar *av = j->av;
+        if (av->width > s->cfg.max_frame_w || av->height > s->cfg.max_frame_h) {
+            ls_fail(&err, LS_EINVAL, "avatar frames %dx%d exceed the scheduler's %dx%d", av->width,
+                    av->height, s->cfg.max_frame_w, s->cfg.max_frame_h);
+            j->done(j, -1, &err);
+            continue;
+        }
+        if (prep_frame(avatar_frame(av, j->avatar_frame), av->width, av->height, (size_t)av->width * 3,
+                       av->boxes[j->avatar_frame], w->crops + (size_t)m * PREP_CROP_BYTES,
+                       w->unet_image + (size_t)m * ORT_UNET_IMG_ELEMS, &w->resize, &err) != 0) {
+            ls_wrap(&err, "avatar frame %d", j->avatar_frame);
+            j->done(j, -1, &err);
+            continue;
+        }
+        memcpy(w->unet_audio + (size_t)m * ORT_UNET_AUDIO_ELEMS, j->audio, ORT_UNET_AUDIO_ELEMS * sizeof(float));
+        ok[m++] = j;
+    }
+    if (m == 0) return;
+    uint64_t t0 = pipe_now_ns();
+    int rc = ort_binding_run(w->unet_binding, m, &err);
+    uint64_t t1 = pipe_now_ns();
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0) {
+        s->st.runs++;
+        s->st.items += (uint64_t)m;
+        if ((uint64_t)m > s->st.max_batch_seen) s->st.max_batch_seen = (uint64_t)m;
+        s->st.run_ns += t1 - t0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int b = 0; b < m; b++) {
+        sched_job *j = ok[b];
+        const avatar *av = j->av;
+        if (rc != 0) { j->done(j, -1, &err); continue; }
+        const uint8_t *orig = avatar_frame(av, j->avatar_frame);
+        ls_box box = av->boxes[j->avatar_frame];
+        memcpy(j->dst, orig, (size_t)av->width * 3 * (size_t)av->height);
+        ls_err perr = {0};
+        if (paste_frame(w->unet_output + (size_t)b * ORT_UNET_OUT_ELEMS, w->crops + (size_t)b * PREP_CROP_BYTES,
+                        box, j->dst, av->width, av->height, (size_t)av->width * 3, &w->resize, &perr) != 0) {
+            j->done(j, -1, &perr);
+            continue;
+        }
+        if (j->fade_q8 < 256) fade_box(j->dst, orig, av->width, box, j->fade_q8 < 0 ? 0 : j->fade_q8);
+        j->done(j, 0, NULL);
+    }
+}
+
+static void *worker_main(void *arg) {
+    sched_thread *t = arg;
+    sched *s = t->s;
+    sched_job *jobs[PIPE_MAX_BATCH];
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int n = take_batch(s, jobs);
+        pthread_mutex_unlock(&s->mu);
+        if (n == 0) return NULL;
+        run_batch(s, t->w, jobs, n);
+    }
+}
+
+sched *sched_create(ort_model *unet, const sched_cfg *cfg, sched_limits *limits, ls_err *err) {
+    if (!unet || !limits || cfg->workers < 1 || cfg->workers > SCHED_MAX_WORKERS || cfg->max_wait_us < 0 ||
+        cfg->max_wait_us > 1000000 || cfg->max_sessions < 1) {
+        ls_fail(err, LS_EINVAL, "scheduler: need a UNet, limits, 1..%d workers, a wait of 0..1 s and "
+                "max_sessions >= 1", SCHED_MAX_WORKERS);
+        return NULL;
+    }
+    sched *s = calloc(1, sizeof *s);
+    if (!s) { ls_fail(err, LS_ENOMEM, "scheduler: out of memory"); return NULL; }
+    s->cfg = *cfg;
+    s->unet = unet;
+    s->limits = limits;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines come from pipe_now_ns */
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pipe_worker_cfg wc = {.max_batch = cfg->max_batch, .max_frame_w = cfg->max_frame_w,
+                          .max_frame_h = cfg->max_frame_h};
+    for (int i = 0; i < cfg->workers; i++) {
+        sched_thread *t = &s->th[i];
+        t->s = s;
+        if (!(t->w = pipe_worker_create(&wc, err)) || pipe_worker_bind(t->w, NULL, unet, err) != 0)
+            goto fail;
+        if (pthread_create(&t->tid, NULL, worker_main, t) != 0) {
+            ls_fail(err, LS_ENOMEM, "scheduler: cannot start worker thread %d", i);
+            goto fail;
+        }
+        t->started = 1;
+    }
+    return s;
+fail:
+    sched_destroy(s);
+    return NULL;
+}
+
+void sched_destroy(sched *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < SCHED_MAX_WORKERS; i++) {
+        if (s->th[i].started) pthread_join(s->th[i].tid, NULL);
+        pipe_worker_destroy(s->th[i].w);
+    }
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int sched_admit(sched *s, ls_err *err) {
+    pthread_mutex_lock(&s->limits->mu);
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (s->sessions >= s->cfg.max_sessions)
+        rc = ls_fail(err, LS_ENOMEM, "live session limit reached for this model (%d)", s->cfg.max_sessions);
+    else if (s->limits->live >= s->limits->max_total)
+        rc = ls_fail(err, LS_ENOMEM, "live session limit reached (%d in total)", s->limits->max_total);
+    else {
+        s->sessions++;
+        s->limits->live++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->limits->mu);
+    return rc;
+}
+
+void sched_leave(sched *s) {
+    pthread_mutex_lock(&s->limits->mu);
+    pthread_mutex_lock(&s->mu);
+    s->sessions--;
+    s->limits->live--;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->limits->mu);
+}
+
+void sched_submit(sched *s, sched_job *job) {
+    job->next = NULL;
+    job->enqueued_ns = pipe_now_ns();
+    pthread_mutex_lock(&s->mu);
+    if (s->tail) s->tail->next = job;
+    else s->head = job;
+    s->tail = job;
+    s->queued++;
+    /* One waiter suffices: it re-checks the batch condition and signals on for leftovers. */
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int sched_cancel_owner(sched *s, void *owner, void (*fn)(sched_job *job, void *ctx), void *ctx) {
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    sched_job **p = &s->head, *last = NULL;
+    while (*p) {
+        if ((*p)->owner == owner) {
+            sched_job *j = *p;
+            *p = j->next;
+            if (fn) fn(j, ctx);
+            n++;
+            s->queued--;
+        } else {
+            last = *p;
+            p = &(*p)->next;
+        }
+    }
+    s->tail = last;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void sched_stats_get(sched *s, sched_stats *out) {
+    pthread_mutex_lock(&s->mu);
+    *out = s->st;
+    out->sessions = s->sessions;
+    out->queued = s->queued;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int sched_max_frame_w(const sched *s) { return s->cfg.max_frame_w; }
+int sched_max_frame_h(const sched *s) { return s->cfg.max_frame_h; }

@@ -8,6 +8,7 @@
 #include "monolithic.pb-c.h"
 #include "pipeline/clip.h"
 #include "server/app_priv.h"
+#include "server/stream_models.h"
 
 static const srv_method METHODS[] = {
     {"/lipsync.v1.LipSync/Render", app_v1_render, 0},
@@ -21,6 +22,8 @@ static const srv_method METHODS[] = {
     {"/monolithic.MonolithicService/UnloadModel", app_compat_unload_model, 0},
     {"/monolithic.MonolithicService/GetModelStats", app_compat_get_model_stats, 0},
 };
+
+static const srv_stream_method STREAM_METHODS[] = {{"/lipsync.v1.LipSync/Stream", app_v1_stream}};
 
 int app_fail(srv_request *req, srv_response *resp, const ls_err *err) {
     if (err->code == LS_ECANCELLED && srv_request_cancelled(req) == 2)
@@ -86,6 +89,7 @@ static void app_health(void *ctx, srv_app_health *out) {
 
 static void app_destroy(void *ctx) {
     app *a = ctx;
+    app_stream_destroy(a->stream);
     reg_destroy(a->reg);
     free(a);
 }
@@ -102,7 +106,8 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                   .max_bytes = (size_t)(cfg->max_memory_gb * 1073741824.0), .policy = cfg->eviction_policy,
                   .intra_op_threads = cfg->intra_op_threads, .max_frame_w = cfg->max_frame_width,
                   .max_frame_h = cfg->max_frame_height};
-    if (!(a->reg = reg_create(&rc, err)) || reg_preload(a->reg, err) != 0) {
+    if (!(a->stream = app_stream_create(cfg, err)) || !(a->reg = reg_create(&rc, err)) ||
+        reg_preload(a->reg, err) != 0) {
         app_destroy(a);
         return -1;
     }
@@ -115,6 +120,7 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
     *out = (srv_app){.ctx = a, .worker_create = worker_create, .worker_destroy = worker_destroy,
                      .health = app_health, .methods = METHODS,
                      .n_methods = (int)(sizeof METHODS / sizeof *METHODS),
+                     .stream_methods = STREAM_METHODS, .n_stream_methods = 1,
                      .arena_bytes = max_msg + a->max_frames * per_frame + list + (1u << 16),
                      .destroy = app_destroy};
     return 0;

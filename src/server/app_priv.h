@@ -24,6 +24,7 @@ typedef struct app {
     val_limits lim;
     size_t max_samples;      /* 16 kHz samples of the longest accepted audio */
     size_t max_frames;       /* video frames those give */
+    struct app_stream *stream; /* live-session schedulers (stream_models.h) */
 } app;
 
 typedef struct app_worker {
@@ -54,6 +55,8 @@ int app_v1_list_avatars(void *ctx, srv_request *req, srv_response *resp);
 int app_v1_load_avatar(void *ctx, srv_request *req, srv_response *resp);
 int app_v1_unload_avatar(void *ctx, srv_request *req, srv_response *resp);
 int app_v1_get_stats(void *ctx, srv_request *req, srv_response *resp);
+struct srv_stream;
+int app_v1_stream(void *ctx, struct srv_stream *st); /* stream_handler.c */
 int app_compat_infer(void *ctx, srv_request *req, srv_response *resp);
 int app_compat_list_models(void *ctx, srv_request *req, srv_response *resp);
 int app_compat_load_model(void *ctx, srv_request *req, srv_response *resp);

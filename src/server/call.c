@@ -15,6 +15,8 @@ static void unref(srv_call *c) {
     if (atomic_fetch_sub(&c->refs, 1) == 1) release(c);
 }
 
+void srv_call_unref(srv_call *c) { unref(c); }
+
 void srv_call_init(srv_call *c, srv_server *srv) {
     memset(c, 0, sizeof *c);
     c->srv = srv;
@@ -120,22 +122,28 @@ static void on_accept(srv_call *c, int ok) {
     gpr_free(peer);
     for (int i = 0; i < srv->n_methods; i++)
         if (!strcmp(srv->methods[i].path, c->method_name)) c->method = &srv->methods[i];
+    for (int i = 0; i < srv->app->n_stream_methods && !c->method; i++)
+        if (!strcmp(srv->app->stream_methods[i].path, c->method_name)) c->smethod = &srv->app->stream_methods[i];
 
     atomic_store(&c->refs, 2); /* the flow and the close op */
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) != GRPC_CALL_OK) atomic_store(&c->refs, 1);
+    int close_posted = grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) == GRPC_CALL_OK;
+    if (!close_posted) atomic_store(&c->refs, 1);
 
     char msg[200];
     if (!authorized(c)) {
         finish_status(c, GRPC_STATUS_UNAUTHENTICATED, "missing or wrong 'authorization: Bearer' token");
-    } else if (!c->method) {
+    } else if (!c->method && !c->smethod) {
         snprintf(msg, sizeof msg, "unknown method %s", c->method_name);
         finish_status(c, GRPC_STATUS_UNIMPLEMENTED, msg);
-    } else if (atomic_load(&srv->draining) && !(c->method->flags & SRV_METHOD_DRAINING)) {
+    } else if (atomic_load(&srv->draining) && !(c->method && (c->method->flags & SRV_METHOD_DRAINING))) {
         finish_status(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
+    } else if (c->smethod) {
+        if (srv_stream_begin(c, close_posted))
+            finish_status(c, GRPC_STATUS_UNAVAILABLE, "cannot start the stream's thread");
     } else {
         memset(&op, 0, sizeof op);
         op.op = GRPC_OP_RECV_MESSAGE;
@@ -198,6 +206,10 @@ static void on_sent(srv_call *c) {
 
 void srv_call_on_event(srv_tag *t, int success) {
     srv_call *c = t->call;
+    if (c->stream && (t->kind == TAG_CLOSE || t->kind >= TAG_SRECV)) {
+        srv_stream_on_event(t, success);
+        return;
+    }
     switch (t->kind) {
     case TAG_ACCEPT: on_accept(c, success); break;
     case TAG_RECV: on_recv(c, success); break;

@@ -58,12 +58,19 @@ static const key_def KEYS[] = {
     {"onnx.intra_op_threads", K_INT, F(intra_op_threads), 0, 0, 256},
     {"output.jpeg_quality", K_INT, F(jpeg_quality), 0, 1, 100},
     {"testing.enable_sleep_method", K_BOOL, F(testing_enable_sleep), 0, 0, 0},
+    {"stream.max_sessions", K_INT, F(stream_max_sessions), 0, 0, 4096},
+    {"stream.max_sessions_per_model", K_INT, F(stream_max_sessions_per_model), 0, 1, 4096},
+    {"stream.max_batch", K_INT, F(stream_max_batch), 0, 1, 32},
+    {"stream.max_wait_us", K_INT, F(stream_max_wait_us), 0, 0, 1000000},
+    {"stream.queue_limit", K_INT, F(stream_queue_limit), 0, 2, 256},
+    {"stream.workers", K_INT, F(stream_workers), 0, 1, 16},
 };
 #undef F
 #undef S
 
 static const char *const SECTIONS[] = {"server", "server.keepalive", "server.tls", "server.auth",
-                                       "logging", "capacity", "onnx", "output", "testing"};
+                                       "logging", "capacity", "onnx", "output", "testing",
+                                       "stream"};
 
 /* The `models:` entry keys; offsets into srv_model_cfg. */
 #define M(field) offsetof(srv_model_cfg, field), sizeof(((srv_model_cfg *)0)->field)
@@ -119,6 +126,12 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->max_frame_width = 1920;
     cfg->max_frame_height = 1080;
     cfg->max_audio_seconds = 60.0;
+    cfg->stream_max_sessions = 16;
+    cfg->stream_max_sessions_per_model = 8;
+    cfg->stream_max_batch = 8;
+    cfg->stream_max_wait_us = 4000;
+    cfg->stream_queue_limit = 32;
+    cfg->stream_workers = 1;
 }
 
 void srv_config_free(srv_config *cfg) {

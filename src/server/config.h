@@ -67,6 +67,13 @@ typedef struct srv_config {
     double max_audio_seconds;      /* longest request audio; default 60 */
     srv_model_cfg *models;         /* `models:` entries, n_models of them */
     int n_models;
+    /* stream: (live sessions, the Stream RPC; docs/streaming.md) */
+    int stream_max_sessions;       /* live sessions in total; 0 = Stream disabled; default 16 */
+    int stream_max_sessions_per_model; /* per UNet model; default 8 */
+    int stream_max_batch;          /* UNet batch formed across sessions; default 8 */
+    int stream_max_wait_us;        /* how long a partial batch waits; default 4000 */
+    int stream_queue_limit;        /* undelivered frames per session; default 32 */
+    int stream_workers;            /* scheduler threads per model; default 1 */
     /* testing: (test hooks, never enable in production) */
     bool testing_enable_sleep;     /* adds /lipsyncd.testing.Testing/Sleep, see docs/api.md */
 } srv_config;

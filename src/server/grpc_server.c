@@ -186,12 +186,22 @@ void srv_server_shutdown(srv_server *srv, volatile int *force) {
     int left = srv->inflight;
     pthread_mutex_unlock(&srv->mu);
     if (left) srv_logf(srv->log, SRV_LOG_WARN, "shutdown: grace over, cancelling %d calls", left);
-    /* Phase 2: stop the gRPC server; cancel what is left (handlers see srv_request_cancelled). */
+    /* Phase 2: stop the gRPC server; cancel what is left (handlers see srv_request_cancelled).
+     * Streams see draining 2 within their poll interval and end with UNAVAILABLE themselves. */
     atomic_store(&srv->draining, 2);
+    int64_t stream_end = srv_now_ns() + 2000000000LL;
+    pthread_mutex_lock(&srv->mu);
+    while (srv->streams > 0 && srv_now_ns() < stream_end) {
+        struct timespec ts;
+        deadline_after_ms(&ts, 20);
+        pthread_cond_timedwait(&srv->cond, &srv->mu, &ts);
+    }
+    left = srv->inflight;
+    pthread_mutex_unlock(&srv->mu);
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
     if (left) grpc_server_cancel_all_calls(srv->server);
     pthread_mutex_lock(&srv->mu);
-    while (!srv->shutdown_done) pthread_cond_wait(&srv->cond, &srv->mu);
+    while (!srv->shutdown_done || srv->streams > 0) pthread_cond_wait(&srv->cond, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
     srv_queue_close(&srv->queue);
     for (int i = 0; i < srv->cfg->worker_count; i++)

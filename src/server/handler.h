@@ -59,6 +59,17 @@ enum {
     SRV_METHOD_DRAINING = 1u << 2, /* still answered while shutting down (health reports it) */
 };
 
+/* A bidirectional streaming method (stream_call.h): runs on its own thread for the call's life,
+ * drives the call and answers with srv_stream_finish. Returns 0, or -1 (INTERNAL unless the
+ * handler finished the call itself). */
+struct srv_stream;
+typedef int (*srv_stream_fn)(void *app, struct srv_stream *st);
+
+typedef struct srv_stream_method {
+    const char *path;           /* "/package.Service/Method" */
+    srv_stream_fn fn;
+} srv_stream_method;
+
 typedef struct srv_method {
     const char *path;           /* "/package.Service/Method" */
     srv_handler_fn fn;

@@ -81,6 +81,9 @@ typedef struct reg_use {
 reg_registry *reg_create(const reg_cfg *cfg, ls_err *err);
 void reg_destroy(reg_registry *r);     /* after every lease is released and worker unbound */
 
+/* The ONNX session of a leased model (alive while the lease is held). */
+ort_model *reg_model_ort(const reg_model *m);
+
 /* Loads the `models:` entries marked preload_model or preload_backgrounds. */
 int reg_preload(reg_registry *r, ls_err *err);
 

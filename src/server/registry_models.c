@@ -85,3 +85,5 @@ void reg_model_free_all(reg_registry *r) {
     while (r->n_models) model_remove(r, r->models[r->n_models - 1]);
     free(r->models);
 }
+
+ort_model *reg_model_ort(const reg_model *m) { return m ? m->m : NULL; }

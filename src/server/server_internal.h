@@ -12,7 +12,7 @@
 #include "server/queue.h"
 #include "server/server.h"
 
-enum { TAG_ACCEPT, TAG_RECV, TAG_CLOSE, TAG_SEND, TAG_SHUTDOWN };
+enum { TAG_ACCEPT, TAG_RECV, TAG_CLOSE, TAG_SEND, TAG_SHUTDOWN, TAG_SRECV, TAG_SSEND, TAG_SSTATUS };
 
 typedef struct srv_tag {
     int kind;
@@ -34,6 +34,8 @@ typedef struct srv_call {
     atomic_int refs;          /* pending: close op + the flow (I/O thread -> worker -> send) */
     int admitted;             /* counted in srv->inflight */
     const srv_method *method;
+    const srv_stream_method *smethod; /* a streaming method (then method is NULL) */
+    struct srv_stream *stream; /* streaming calls: the call's thread (stream_call.c) */
     char method_name[128];
     char peer[96];
     uint64_t id;
@@ -80,6 +82,7 @@ struct srv_server {
     pthread_mutex_t mu;       /* guards inflight, shutdown_done (and wakes srv_server_shutdown) */
     pthread_cond_t cond;
     int inflight;             /* admitted calls not yet answered */
+    int streams;              /* streaming calls whose thread has not finished */
     int shutdown_done;
     int io_done;
 };
@@ -91,6 +94,11 @@ void srv_call_init(srv_call *c, struct srv_server *srv);
 int srv_call_request(srv_call *c);                     /* (re)arm the slot */
 void srv_call_on_event(srv_tag *t, int success);       /* I/O thread */
 void *srv_worker_main(void *arg);
+void srv_call_unref(srv_call *c);
+
+/* stream_call.c */
+int srv_stream_begin(srv_call *c, int close_posted);  /* I/O thread; -1: no thread */
+void srv_stream_on_event(srv_tag *t, int success);    /* I/O thread */
 
 /* request.c */
 void srv_worker_alloc_init(srv_worker *w);

@@ -8,6 +8,7 @@
  *     req->worker_state. Two workers never share it.
  *   - health: fills srv_app_health; must not block (it runs on the I/O thread).
  *   - methods: handlers that replace the built-in "not wired yet" ones (matched by path).
+ *   - stream_methods: bidirectional streaming methods (stream_call.h), one thread per call.
  *   - arena_bytes: extra per-worker arena bytes the handlers need beyond the request message.
  * srv_app_create() is implemented by the application (app.c: the avatar registry and both APIs
  * wired to the pipeline) and is called once by lipsyncd's main after the config is loaded. */
@@ -39,6 +40,8 @@ typedef struct srv_app {
     void (*health)(void *ctx, srv_app_health *out);
     const srv_method *methods;
     int n_methods;
+    const srv_stream_method *stream_methods; /* bidirectional streaming methods */
+    int n_stream_methods;
     size_t arena_bytes;
     void (*destroy)(void *ctx);  /* frees ctx; called after all workers stopped */
 } srv_app;

@@ -32,7 +32,7 @@ test-sanitize: deps
 
 bench: deps
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
-	cmake --build build-bench -j$(JOBS) --target lipsync_core models demo_avatar bench_all
+	cmake --build build-bench -j$(JOBS) --target lipsync_core lipsync lipsyncd models demo_avatar bench_all
 	bench/run.sh build-bench
 
 clean:

@@ -20,8 +20,8 @@ def main(src, dst):
     m = doc["meta"]
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 6.5), gridspec_kw={"width_ratios": [1.1, 1]})
-    stages = [("input prep", "prep", "prep_cached"), ("frame copy", "frame_copy", "frame_copy"),
-              ("paste-back", "paste", "paste"), ("JPEG", "jpeg_tj", "jpeg_splice"),
+    stages = [("input prep", "prep", "prep_cached"), ("frame copy", "frame_copy", "frame_copy_region"),
+              ("paste-back", "paste_naive", "paste"), ("JPEG", "jpeg_tj", "jpeg_splice"),
               ("all of it", "cpu_naive", "cpu_opt")]
     width, y = 0.2, list(range(len(stages)))
     bars = [("1280x720", 0, "naive", "#e8a39a"), ("1280x720", 1, "optimised", "#c0392b"),
@@ -48,7 +48,7 @@ def main(src, dst):
 
     rows = [("audio front end (mel + windows)", "audio_front", 1e-3), ("audio encoder", "encoder", 1),
             ("input prep (cached, 720p)", "prep_cached_1280x720", 1), ("paste-back (720p)", "paste_1280x720", 1),
-            ("frame copy (720p)", "frame_copy_1280x720", 1), ("JPEG splice (720p)", "jpeg_splice_1280x720", 1),
+            ("region restore (720p)", "frame_copy_region_1280x720", 1), ("JPEG splice (720p)", "jpeg_splice_1280x720", 1),
             ("JPEG TurboJPEG full (720p)", "jpeg_tj_1280x720", 1), ("UNet batch 1", "unet_b1", 1),
             ("UNet batch 8", "unet_b8", 1), ("UNet batch 25", "unet_b25", 1),
             ("UNet batch 8, ORT defaults", "unet_b8_default", 1)]

@@ -29,18 +29,15 @@ run_stages() {
   "$BUILD/bench/bench_stages" --build "$BUILD" --json "$parts/stages.json" ${BENCH_QUICK:+--quick}
 }
 
-# --- lipsyncd over gRPC: 1/2/4 concurrent clients, p50/p99, protobuf/gRPC overhead, RSS over -------
-# --- 10,000 requests. Needs the server and a load client; skipped (no numbers) until both exist. ---
-# Contract for whoever fills this in: write "$parts/lipsyncd.json" as {"figures": [...]} with the
-# same fields as bench_stages' figures (group "server"); report.py merges every part.
+# --- lipsyncd over gRPC (demo models): 1/2/4 concurrent clients, p50/p99, protobuf/gRPC overhead, ---
+# --- RSS over 10,000 requests: bench/lipsyncd_bench.py with `lipsync client bench` as the load client.
 run_lipsyncd() {
-  local server="$BUILD/lipsyncd" client="$BUILD/bench/bench_load"
-  if [ ! -x "$server" ] || [ ! -x "$client" ]; then
-    echo "lipsyncd section skipped: needs $server and a load client ($client); no figures recorded" >&2
+  if [ ! -x "$BUILD/lipsyncd" ] || [ ! -x "$BUILD/lipsync" ]; then
+    echo "lipsyncd section skipped: needs $BUILD/lipsyncd and $BUILD/lipsync; no figures recorded" >&2
     return 0
   fi
-  echo "lipsyncd section: the server and load client exist, but this section is not written yet;" \
-       "no figures recorded" >&2
+  echo "lipsyncd section (demo models; about 2 minutes)" >&2
+  "$PY" "$ROOT/bench/lipsyncd_bench.py" "$BUILD" "$parts/lipsyncd.json" ${BENCH_QUICK:+--quick}
 }
 
 run_stages

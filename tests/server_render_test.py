@@ -248,6 +248,9 @@ class RenderTest(unittest.TestCase):
         return cm.exception.details()
 
     def test_render_jpeg_is_identical_to_lipsync_render(self):
+        # Both sides encode through pipe_jpeg_encode. At q90 the server's backgrounds (built at the
+        # default q75) do not apply, so it full-encodes, while lipsync render splices into its own
+        # q90 backgrounds: equal bytes also show splicing equals a full encode of the whole frame.
         a = speech(1.0, seed=3)
         r = self.srv.render(samples=a, jpeg_quality=90)
         self.assertEqual(len(r.frames), ref_frames(16000))  # 22 frames for 1 s
@@ -260,6 +263,9 @@ class RenderTest(unittest.TestCase):
             self.assertEqual(f.data, cli[i], "frame %d differs from lipsync render's" % i)
             self.assertEqual(decode(f.data).shape, (H, W, 3))
         t = r.timings
+        # At the default quality both splice; still the same bytes.
+        d = self.srv.render(samples=a, max_frames=6)
+        self.assertEqual([f.data for f in d.frames], cli_frames(SMALL, a, 75)[:6])
         for name in ("audio_ms", "prepare_ms", "inference_ms", "composite_ms", "encode_ms", "total_ms"):
             self.assertGreater(getattr(t, name), 0.0, name)
         self.assertGreaterEqual(t.total_ms, t.prepare_ms + t.inference_ms + t.composite_ms)

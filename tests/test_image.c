@@ -125,6 +125,39 @@ TEST(pred_to_uint8_truncates_and_clamps_nan_negative_and_overflow) {
     CHECK(crop[((size_t)PREP_BORDER * PREP_CROP + PREP_BORDER - 1) * 3] == 77, "left border kept");
 }
 
+/* paste_frame reads the network's planes directly instead of building the crop first: it must give
+ * what resizing the crop made by paste_pred_to_crop gives, byte for byte (exact: tolerance 0),
+ * with out-of-range values, for boxes smaller, equal to and larger than the crop. */
+TEST(paste_frame_equals_resizing_the_pasted_crop) {
+    enum { W = 800, H = 600 };
+    static float pred[3 * PREP_SIZE * PREP_SIZE];
+    static uint8_t crop[PREP_CROP_BYTES], pasted[PREP_CROP_BYTES], got[W * H * 3], want[W * H * 3];
+    uint32_t seed = 12345;
+    for (size_t i = 0; i < sizeof pred / sizeof *pred; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        pred[i] = (float)(seed >> 8) / (float)(1u << 24) * 1.2f - 0.1f; /* -0.1 .. 1.1 */
+    }
+    pred[3] = NAN, pred[PREP_SIZE * PREP_SIZE + 11] = INFINITY, pred[2 * PREP_SIZE * PREP_SIZE + 7] = -INFINITY;
+    for (size_t i = 0; i < sizeof crop; i++) crop[i] = (uint8_t)(i * 7 + (i >> 9));
+    resize_scratch s;
+    ls_err e = {0};
+    CHECK(resize_scratch_init(&s, W, W, &e) == 0, "scratch: %s", e.msg);
+    const ls_box boxes[] = {{10, 20, 153, 163}, {100, 50, 301, 271}, {0, 0, 328, 328}, {300, 100, 717, 590}, {5, 5, 9, 12}};
+    for (size_t k = 0; k < sizeof boxes / sizeof *boxes; k++) {
+        ls_box b = boxes[k];
+        memset(got, 1, sizeof got), memset(want, 1, sizeof want);
+        memcpy(pasted, crop, sizeof crop);
+        paste_pred_to_crop(pred, pasted);
+        CHECK(resize_bgr(pasted, PREP_CROP, PREP_CROP, PREP_CROP * 3, want + ((size_t)b.y1 * W + b.x1) * 3,
+                         box_width(b), box_height(b), W * 3, &s, &e) == 0, "resize: %s", e.msg);
+        CHECK(paste_frame(pred, crop, b, got, W, H, W * 3, &s, &e) == 0, "paste: %s", e.msg);
+        size_t i = 0;
+        while (i < sizeof got && got[i] == want[i]) i++;
+        CHECK(i == sizeof got, "box %zu (%dx%d): first difference at byte %zu", k, box_width(b), box_height(b), i);
+    }
+    resize_scratch_free(&s);
+}
+
 TEST(jpeg_encode_decodes_strictly_with_the_right_size_and_quality) {
     enum { W = 1280, H = 720 };
     size_t stride = W * 3 + 40; /* padded rows */
@@ -259,6 +292,7 @@ int main(void) {
     RUN(prep_and_paste_refuse_a_bad_box_without_touching_buffers);
     RUN(resize_refuses_images_larger_than_its_scratch);
     RUN(pred_to_uint8_truncates_and_clamps_nan_negative_and_overflow);
+    RUN(paste_frame_equals_resizing_the_pasted_crop);
     RUN(jpeg_encode_decodes_strictly_with_the_right_size_and_quality);
     RUN(jpeg_decodes_to_bgr_and_truncated_jpeg_is_a_clean_error);
     RUN(jpeg_with_huge_dimensions_is_refused_before_decoding);

@@ -4,7 +4,9 @@
  *    those of prep_frame on every call;
  *  - spliced JPEG (encode.h): each finished frame's JPEG is byte-identical to, and decodes to the
  *    same pixels as, a full encode of that frame with the same settings; other qualities fall back
- *    to a full encode. */
+ *    to a full encode;
+ *  - restoring only the region the JPEG sink reads (render.h's req.region): the JPEG equals a full
+ *    encode of the whole composited frame, and the rest of the frame buffer was not touched. */
 #include "check.h"
 
 #include <stdint.h>
@@ -235,6 +237,84 @@ TEST(another_quality_falls_back_to_a_full_encode) {
           s.same_bytes, s.same_pixels);
 }
 
+/* Sink for renders that restore only pipe_jpeg_region's rectangle. */
+typedef struct {
+    pipe_jpeg_enc *enc;
+    pipe_jpeg_set *set;
+    int quality;
+    jsplice_encoder *ref;
+    uint8_t *ref_out, *whole;
+    size_t cap, frames, same_bytes, partial, untouched;
+} region_sink;
+
+static int region_need(void *ctx, const pipe_frame *f, ls_box *need, ls_err *err) {
+    region_sink *s = ctx;
+    return pipe_jpeg_region(s->set, f, s->quality, need, err);
+}
+
+#define POISON 0x5A
+static int region_frame(void *ctx, const pipe_frame *f, ls_err *err) {
+    region_sink *s = ctx;
+    const uint8_t *jpg;
+    size_t len, ref_len, row = (size_t)f->width * 3;
+    if (pipe_jpeg_encode(s->enc, s->set, f, s->quality, &jpg, &len, err)) return -1;
+    /* The true finished frame: the avatar frame with render's restored-and-pasted rectangle on top. */
+    memcpy(s->whole, avatar_frame(demo, f->avatar_frame), row * (size_t)f->height);
+    for (int y = f->valid.y1; y < f->valid.y2; y++)
+        memcpy(s->whole + y * row + (size_t)f->valid.x1 * 3, f->bgr + y * f->stride + (size_t)f->valid.x1 * 3,
+               (size_t)(f->valid.x2 - f->valid.x1) * 3);
+    if (jsplice_encode_full(s->ref, s->whole, f->width, f->height, (int)row, s->quality,
+                            JSPLICE_DEFAULT_RESTART_MCUS, s->ref_out, s->cap, &ref_len, err))
+        return -1;
+    s->frames++;
+    s->same_bytes += len == ref_len && memcmp(jpg, s->ref_out, len) == 0;
+    int partial = f->valid.x1 > 0 || f->valid.y1 > 0 || f->valid.x2 < f->width || f->valid.y2 < f->height;
+    s->partial += partial;
+    /* Row 0 lies above every demo box's region: still the poison render never overwrote. */
+    size_t x = 0;
+    while (partial && f->valid.y1 > 0 && x < row && f->bgr[x] == POISON) x++;
+    s->untouched += partial && x == row;
+    return 0;
+}
+
+static int render_region(int quality, region_sink *s, ls_err *err) {
+    static fixture fx;
+    if (fixture_open(&fx) != 0) return -1;
+    size_t px = (size_t)demo->width * demo->height * 3;
+    *s = (region_sink){.quality = quality, .cap = jsplice_max_jpeg_size(demo->width, demo->height, 1)};
+    s->set = pipe_jpeg_set_create(demo, 75, 0, 0, err);
+    s->enc = pipe_jpeg_enc_create(demo->width, demo->height, err);
+    s->ref = jsplice_encoder_create(demo->width, demo->height, err);
+    s->ref_out = malloc(s->cap), s->whole = malloc(px);
+    memset(fx.w->frame, POISON, px);
+    pipe_render_req req = {.av = demo, .feats = fx.feats, .n_frames = fx.frames, .count = 8, .start_frame = 30,
+                           .region = region_need};
+    pipe_timings t = {0};
+    int rc = !s->set || !s->enc || !s->ref ? -1 : pipe_render(fx.w, &req, region_frame, s, &t, err);
+    fixture_close(&fx);
+    pipe_jpeg_set_free(s->set), pipe_jpeg_enc_free(s->enc), jsplice_encoder_free(s->ref);
+    free(s->ref_out), free(s->whole);
+    return rc;
+}
+
+TEST(restoring_only_the_spliced_region_gives_full_encode_bytes) {
+    ls_err err = {0};
+    region_sink s;
+    CHECK(render_region(75, &s, &err) == 0, "render: %s", err.msg);
+    CHECK(s.frames == 8 && s.same_bytes == 8, "%zu of %zu JPEGs equal a full encode of the whole frame",
+          s.same_bytes, s.frames);
+    CHECK(s.partial == 8 && s.untouched == 8, "8 frames restored only their region (%zu), row 0 untouched (%zu)",
+          s.partial, s.untouched);
+}
+
+TEST(a_full_encode_fallback_gets_the_whole_frame_restored) {
+    ls_err err = {0};
+    region_sink s;
+    CHECK(render_region(90, &s, &err) == 0, "render: %s", err.msg);
+    CHECK(s.frames == 8 && s.same_bytes == 8 && s.partial == 0, "q90: %zu of %zu equal, %zu partial",
+          s.same_bytes, s.frames, s.partial);
+}
+
 int main(void) {
     const char *b = getenv("LS_BUILD_DIR");
     snprintf(build_dir, sizeof build_dir, "%s", b ? b : "../build");
@@ -248,6 +328,8 @@ int main(void) {
     RUN(a_cache_of_another_avatar_is_refused);
     RUN(spliced_frames_equal_full_encodes_of_the_demo_frames);
     RUN(another_quality_falls_back_to_a_full_encode);
+    RUN(restoring_only_the_spliced_region_gives_full_encode_bytes);
+    RUN(a_full_encode_fallback_gets_the_whole_frame_restored);
     avatar_free(demo);
     return check_summary();
 }

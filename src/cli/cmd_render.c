@@ -16,7 +16,9 @@
 #include "infer/ort_runtime.h"
 #include "media/video_in.h"
 #include "media/video_out.h"
+#include "pipeline/avatar_cache.h"
 #include "pipeline/clip.h"
+#include "pipeline/encode.h"
 #include "pipeline/render.h"
 
 typedef struct render_opts {
@@ -25,11 +27,15 @@ typedef struct render_opts {
     long long start_frame;
 } render_opts;
 
-/* Where finished frames go: the MP4 writer, JPEG files, or both; plus terminal progress. */
+/* Where finished frames go: the MP4 writer, JPEG files, or both; plus terminal progress. JPEG
+ * files go through the server's path (spliced into per-avatar-frame backgrounds, encode.h), so
+ * their bytes equal lipsyncd's for the same request and quality. */
 typedef struct render_sink {
     media_writer *mp4;
     const char *frames_dir;
-    pipe_worker *worker;
+    pipe_jpeg_enc *jpeg;
+    pipe_jpeg_set *jset;
+    int quality;
     size_t total;
     int show_progress;
     uint64_t started_ns;
@@ -108,8 +114,7 @@ static int sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
         const uint8_t *jpg;
         size_t len;
         char path[4096];
-        if (jpeg_encode_bgr(s->worker->jpeg, f->bgr, f->width, f->height, f->stride, &jpg, &len, err))
-            return -1;
+        if (pipe_jpeg_encode(s->jpeg, s->jset, f, s->quality, &jpg, &len, err)) return -1;
         snprintf(path, sizeof path, "%s/%06zu.jpg", s->frames_dir, f->index);
         FILE *fp = fopen(path, "wb");
         if (!fp) return ls_fail(err, LS_EIO, "cannot create %s: %s", path, strerror(errno));
@@ -124,6 +129,12 @@ static int sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     return 0;
 }
 
+/* JPEG files only: the sink reads the spliced segments (MP4 needs whole frames: no region). */
+static int sink_region(void *ctx, const pipe_frame *f, ls_box *need, ls_err *err) {
+    render_sink *s = ctx;
+    return pipe_jpeg_region(s->jset, f, s->quality, need, err);
+}
+
 /* Everything one render holds, freed in one place. */
 typedef struct render_state {
     avatar *av;
@@ -131,11 +142,17 @@ typedef struct render_state {
     ort_runtime *rt;
     ort_model *encoder, *unet;
     pipe_worker *worker;
+    pipe_avcache *prepared;
+    pipe_jpeg_set *jset;
+    pipe_jpeg_enc *jpeg;
     media_writer *mp4;
 } render_state;
 
 static void render_state_free(render_state *st) {
     media_writer_abort(st->mp4);
+    pipe_jpeg_enc_free(st->jpeg);
+    pipe_jpeg_set_free(st->jset);
+    pipe_avcache_free(st->prepared);
     pipe_worker_destroy(st->worker);
     ort_model_destroy(st->unet);
     ort_model_destroy(st->encoder);
@@ -170,16 +187,24 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
         return ls_wrap(err, "%s", o->audio_path);
     if (o->frames_dir && mkdir(o->frames_dir, 0755) != 0 && errno != EEXIST)
         return ls_fail(err, LS_EIO, "cannot create %s: %s", o->frames_dir, strerror(errno));
+    /* The fast path, as lipsyncd: prepared crops for every avatar frame; JPEG backgrounds built on
+     * first use (a clip shows each avatar frame at most a few times). */
+    if (!(st->prepared = pipe_avcache_create(st->av, err))) return -1;
+    if (o->frames_dir && (!(st->jset = pipe_jpeg_set_create(st->av, o->quality, 0, 0, err)) ||
+                          !(st->jpeg = pipe_jpeg_enc_create(st->av->width, st->av->height, err))))
+        return -1;
     if (o->out_mp4) {
         media_writer_cfg mc = {.width = st->av->width, .height = st->av->height, .fps = 25,
                                .audio = st->pcm, .audio_samples = n_samples, .audio_rate = PCM_RATE};
         if (!(st->mp4 = media_writer_open(o->out_mp4, &mc, err))) return -1;
     }
-    render_sink sink = {.mp4 = st->mp4, .frames_dir = o->frames_dir, .worker = st->worker,
+    render_sink sink = {.mp4 = st->mp4, .frames_dir = o->frames_dir, .jpeg = st->jpeg, .jset = st->jset,
+                        .quality = o->quality,
                         .total = n_frames, .show_progress = isatty(STDERR_FILENO),
                         .started_ns = pipe_now_ns()};
     pipe_render_req req = {.av = st->av, .feats = st->feats, .n_frames = n_frames, .first = 0,
-                           .count = n_frames, .start_frame = o->start_frame};
+                           .count = n_frames, .start_frame = o->start_frame, .prepared = st->prepared,
+                           .region = st->mp4 ? NULL : sink_region};
     pipe_timings t = {0};
     int rc = pipe_render(st->worker, &req, sink_frame, &sink, &t, err);
     if (sink.show_progress) fputc('\n', stderr);

@@ -7,7 +7,8 @@
  * the 328 x 328 crop that prep_frame made (its 4-pixel border stays), the crop is resized back to
  * the box size with cv2-exact INTER_CUBIC, and the result overwrites frame[y1:y2, x1:x2].
  *
- * Memory: all buffers are the caller's; nothing allocates. The crop is modified in place. The
+ * Memory: all buffers are the caller's; nothing allocates. paste_pred_to_crop modifies the crop
+ * in place; paste_frame only reads it. The
  * resize scratch must take a box-sized destination: PREP_SCRATCH_SIDE square (prepare.h) does.
  * Errors: -1 with LS_EINVAL for a bad box (see prep_check_box) or a scratch too small. */
 #ifndef LS_IMAGE_PASTE_H
@@ -23,8 +24,9 @@
 /* crop[4:324, 4:324] = uint8(pred * 255) as described above. crop rows are 328 * 3 bytes. */
 void paste_pred_to_crop(const float *pred, uint8_t *crop);
 
-/* paste_pred_to_crop, then resize the crop to the box and write it into the frame. */
-int paste_frame(const float *pred, uint8_t *crop, ls_box box, uint8_t *frame, int fw, int fh,
+/* Resize (crop with its inside replaced as paste_pred_to_crop would) to the box and write it into
+ * the frame. The crop is only read: its border (the inside comes from pred directly). */
+int paste_frame(const float *pred, const uint8_t *crop, ls_box box, uint8_t *frame, int fw, int fh,
                 size_t frame_stride, resize_scratch *s, ls_err *err);
 
 #endif

@@ -49,4 +49,13 @@ int resize_bgr(const uint8_t *src, int sw, int sh, size_t src_stride,
                uint8_t *dst, int dw, int dh, size_t dst_stride,
                resize_scratch *s, ls_err *err);
 
+/* A source row on demand: writes row y (0 <= y < sh) as sw pixels {B, G, R, 0} of whole numbers
+ * 0..255 in float. Lets a caller whose source is not a plain byte image (paste-back: the network's
+ * float planes inside a byte border) feed the resize without building that image first. */
+typedef void (*resize_row_fn)(void *ctx, int y, resize_v4f *wide);
+
+/* resize_bgr of the sw x sh image that `row` describes; same results bit for bit, same errors. */
+int resize_bgr_rows(resize_row_fn row, void *ctx, int sw, int sh, uint8_t *dst, int dw, int dh,
+                    size_t dst_stride, resize_scratch *s, ls_err *err);
+
 #endif

@@ -68,7 +68,7 @@ const uint8_t *pipe_avcache_crop(const pipe_avcache *c, int i) {
 void pipe_avcache_prepare(const pipe_avcache *c, int i, uint8_t *crop, float *input) {
     const uint8_t *src = pipe_avcache_crop(c, i);
     const size_t row = (size_t)PREP_CROP * 3, side = (size_t)PREP_BORDER * 3;
-    /* Only the border: paste_pred_to_crop rewrites the whole inside. */
+    /* Only the border: paste-back reads no more of the crop (the inside comes from the UNet). */
     memcpy(crop, src, PREP_BORDER * row);
     for (int y = PREP_BORDER; y < PREP_CROP - PREP_BORDER; y++) {
         memcpy(crop + y * row, src + y * row, side);

@@ -37,7 +37,7 @@ const uint8_t *pipe_avcache_crop(const pipe_avcache *c, int i);
 
 /* What prep_frame(avatar frame i, its box) writes, bit for bit, from the cache: the 6x320x320
  * input, and the crop's 4-pixel border into `crop` (its inside, crop[4:324, 4:324], is left as
- * it was: paste-back overwrites all of it before reading). 0 <= i < frame_count, not checked. */
+ * it was: paste-back reads only the border). 0 <= i < frame_count, not checked. */
 void pipe_avcache_prepare(const pipe_avcache *c, int i, uint8_t *crop, float *input);
 
 #endif

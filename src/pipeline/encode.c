@@ -124,6 +124,29 @@ void pipe_jpeg_enc_free(pipe_jpeg_enc *e) {
 
 void pipe_jpeg_enc_stats(const pipe_jpeg_enc *e, pipe_jpeg_stats *out) { *out = e->stats; }
 
+/* Frame f's background when f can be spliced at quality q (0 = the set's); NULL otherwise or on
+ * error (*failed then set). */
+static jsplice_background *splice_background(pipe_jpeg_set *set, const pipe_frame *f, int q, int *failed,
+                                             ls_err *err) {
+    *failed = 0;
+    if (!set || f->avatar_frame < 0 || f->avatar_frame >= set->av->frame_count) return NULL;
+    jsplice_background *bg = set_background(set, f->avatar_frame, err);
+    if (!bg) {
+        *failed = 1;
+        return NULL;
+    }
+    return jsplice_can_splice(bg, f->width, f->height, q ? q : set->quality, f->box) ? bg : NULL;
+}
+
+int pipe_jpeg_region(pipe_jpeg_set *set, const pipe_frame *f, int quality, ls_box *need, ls_err *err) {
+    int failed;
+    jsplice_background *bg = splice_background(set, f, quality, &failed, err);
+    if (failed) return -1;
+    if (bg) return jsplice_region(bg, f->box, need, err);
+    *need = (ls_box){0, 0, f->width, f->height};
+    return 0;
+}
+
 int pipe_jpeg_encode(pipe_jpeg_enc *e, pipe_jpeg_set *set, const pipe_frame *f, int quality,
                      const uint8_t **out, size_t *out_len, ls_err *err) {
     if (quality == 0) quality = set ? set->quality : JPEG_DEFAULT_QUALITY;
@@ -131,17 +154,22 @@ int pipe_jpeg_encode(pipe_jpeg_enc *e, pipe_jpeg_set *set, const pipe_frame *f, 
     if (f->width > e->max_w || f->height > e->max_h || f->stride > (size_t)INT32_MAX)
         return ls_fail(err, LS_EINVAL, "frame %dx%d larger than the JPEG encoder's %dx%d", f->width,
                        f->height, e->max_w, e->max_h);
-    if (set && f->avatar_frame >= 0 && f->avatar_frame < set->av->frame_count) {
-        jsplice_background *bg = set_background(set, f->avatar_frame, err);
-        if (!bg) return -1;
-        if (jsplice_can_splice(bg, f->width, f->height, quality, f->box)) {
-            if (jsplice_encode(e->js, bg, f->bgr, (int)f->stride, f->box, e->out, e->cap, out_len, err))
-                return ls_wrap(err, "frame %zu", f->index);
-            e->stats.spliced++;
-            *out = e->out;
-            return 0;
-        }
+    int failed;
+    jsplice_background *bg = splice_background(set, f, quality, &failed, err);
+    if (failed) return -1;
+    if (bg) {
+        if (jsplice_encode(e->js, bg, f->bgr, (int)f->stride, f->box, e->out, e->cap, out_len, err))
+            return ls_wrap(err, "frame %zu", f->index);
+        e->stats.spliced++;
+        *out = e->out;
+        return 0;
     }
+    const ls_box v = f->valid; /* all zero: a frame not made by render, taken as whole */
+    int whole = (v.x1 == 0 && v.y1 == 0 && v.x2 == f->width && v.y2 == f->height) ||
+                (v.x1 == 0 && v.y1 == 0 && v.x2 == 0 && v.y2 == 0);
+    if (!whole)
+        return ls_fail(err, LS_EINVAL, "frame %zu: a full encode needs the whole frame, render restored "
+                       "only part of it (use pipe_jpeg_region with the same quality)", f->index);
     int restart = set ? set->restart : JSPLICE_DEFAULT_RESTART_MCUS;
     if (jsplice_encode_full(e->js, f->bgr, f->width, f->height, (int)f->stride, quality, restart,
                             e->out, e->cap, out_len, err))

@@ -46,7 +46,13 @@ pipe_jpeg_enc *pipe_jpeg_enc_create(int max_w, int max_h, ls_err *err);
 void pipe_jpeg_enc_free(pipe_jpeg_enc *e); /* NULL is fine */
 void pipe_jpeg_enc_stats(const pipe_jpeg_enc *e, pipe_jpeg_stats *out);
 
-/* Encodes finished frame f (as render hands it to a sink: f->avatar_frame's pixels outside f->box)
+/* The rectangle of f that pipe_jpeg_encode(e, set, f, quality) reads: the restart segments under
+ * f->box when it will splice, else the whole frame. Use it as render's region (render.h), passing
+ * the same set and quality to both. May build f's background (as pipe_jpeg_encode would). */
+int pipe_jpeg_region(pipe_jpeg_set *set, const pipe_frame *f, int quality, ls_box *need, ls_err *err);
+
+/* Encodes finished frame f (as render hands it to a sink: f->avatar_frame's pixels outside f->box;
+ * only f->valid is read, which must contain pipe_jpeg_region's rectangle)
  * at `quality` (0: the set's). set may be NULL (always a full encode; then quality 0 means
  * JPEG quality 75). On success *out / *out_len give the JPEG, owned by e. */
 int pipe_jpeg_encode(pipe_jpeg_enc *e, pipe_jpeg_set *set, const pipe_frame *f, int quality,

@@ -41,16 +41,41 @@ static int render_prepare(pipe_worker *w, const pipe_render_req *req, size_t k, 
                        err);
 }
 
+/* Copies rectangle r of the avatar frame into the worker's frame buffer (same stride). */
+static void restore(uint8_t *dst, const uint8_t *src, size_t stride, ls_box r, int full) {
+    if (full) {
+        memcpy(dst, src, stride * (size_t)r.y2);
+        return;
+    }
+    size_t off = (size_t)r.y1 * stride + (size_t)r.x1 * 3, n = (size_t)(r.x2 - r.x1) * 3;
+    for (int y = r.y1; y < r.y2; y++, off += stride) memcpy(dst + off, src + off, n);
+}
+
 static int render_composite(pipe_worker *w, const pipe_render_req *req, size_t k, int b, int idx,
-                            pipe_frame *out, ls_err *err) {
+                            void *sink_ctx, pipe_frame *out, ls_err *err) {
     const avatar *av = req->av;
     size_t stride = (size_t)av->width * 3;
-    memcpy(w->frame, avatar_frame(av, idx), stride * (size_t)av->height);
+    ls_box box = av->boxes[idx], all = {0, 0, av->width, av->height}, need = all;
+    *out = (pipe_frame){.index = k, .avatar_frame = idx, .width = av->width, .height = av->height,
+                        .stride = stride, .box = box, .valid = all};
+    if (prep_check_box(box, av->width, av->height, err)) return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
+    if (req->region) {
+        if (req->region(sink_ctx, out, &need, err) != 0) return -1;
+        /* Always the box (paste writes it) and never outside the frame. */
+        need = (ls_box){need.x1 < box.x1 ? need.x1 : box.x1, need.y1 < box.y1 ? need.y1 : box.y1,
+                        need.x2 > box.x2 ? need.x2 : box.x2, need.y2 > box.y2 ? need.y2 : box.y2};
+        if (need.x1 < 0) need.x1 = 0;
+        if (need.y1 < 0) need.y1 = 0;
+        if (need.x2 > av->width) need.x2 = av->width;
+        if (need.y2 > av->height) need.y2 = av->height;
+    }
+    int full = need.x1 == 0 && need.y1 == 0 && need.x2 == av->width && need.y2 == av->height;
+    restore(w->frame, avatar_frame(av, idx), stride, need, full);
     if (paste_frame(w->unet_output + (size_t)b * ORT_UNET_OUT_ELEMS, w->crops + (size_t)b * PREP_CROP_BYTES,
-                    av->boxes[idx], w->frame, av->width, av->height, stride, &w->resize, err) != 0)
+                    box, w->frame, av->width, av->height, stride, &w->resize, err) != 0)
         return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
-    *out = (pipe_frame){.index = k, .avatar_frame = idx, .bgr = w->frame, .width = av->width,
-                        .height = av->height, .stride = stride, .box = av->boxes[idx]};
+    out->bgr = w->frame;
+    out->valid = need;
     return 0;
 }
 
@@ -89,7 +114,7 @@ int pipe_render(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, v
         for (int b = 0; b < batch; b++) {
             pipe_frame f;
             uint64_t t3 = pipe_now_ns();
-            if (render_composite(w, req, k0 + (size_t)b, b, av_idx[b], &f, err) != 0) return -1;
+            if (render_composite(w, req, k0 + (size_t)b, b, av_idx[b], sink_ctx, &f, err) != 0) return -1;
             uint64_t t4 = pipe_now_ns();
             if (sink(sink_ctx, &f, err) != 0) return -1;
             t->paste_ns += t4 - t3;

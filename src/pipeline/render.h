@@ -2,8 +2,15 @@
  *
  * For each batch of up to cfg.max_batch frames: pick each frame's avatar frame (ping-pong walk from
  * start_frame), prepare the UNet's visual input (prepare.h) and audio input (feat_window), or take
- * the caller's (image_in / audio_in), run the UNet once, then composite each output into a copy of its avatar frame (paste.h) and hand the
- * finished frame to the caller's sink, in frame order. The worker must be bound to the UNet.
+ * the caller's (image_in / audio_in), run the UNet once, then composite each output into the
+ * worker's frame buffer (paste.h) and hand the finished frame to the caller's sink, in frame order.
+ * The worker must be bound to the UNet.
+ *
+ * Frame buffer: by default render copies the whole avatar frame into it before pasting (sinks that
+ * read every pixel: MP4, raw frames). A sink that reads only part of each frame (spliced JPEG reads
+ * the restart segments under the box; a face patch only the box) names that part through
+ * req.region; render then restores only that rectangle (it always contains the box) and the
+ * pixels outside frame.valid are undefined: 0.15 ms of copy saved per 1280x720 frame.
  *
  * Memory: every buffer is the worker's; nothing allocates. The frame passed to the sink is valid
  * only during the call. Errors: the first error stops the render (sink errors too), with a message
@@ -27,10 +34,18 @@ typedef struct pipe_frame {
     int width, height;
     size_t stride;
     ls_box box;             /* where the face was redrawn */
+    ls_box valid;           /* the pixels of bgr that hold the finished frame (contains box); the
+                             * whole frame unless req.region asked for less; all zero in a
+                             * frame made by hand means the whole frame too */
 } pipe_frame;
 
 /* Receives each finished frame; returns 0, or -1 with err filled to stop the render. */
 typedef int (*pipe_sink_fn)(void *ctx, const pipe_frame *frame, ls_err *err);
+
+/* Optional, called with the sink's ctx before frame f is composited (f->bgr is NULL, every other
+ * field set): writes to *need the rectangle of the frame the sink will read. Returns 0, or -1 with
+ * err filled to stop the render. */
+typedef int (*pipe_region_fn)(void *ctx, const pipe_frame *f, ls_box *need, ls_err *err);
 
 typedef struct pipe_render_req {
     const avatar *av;
@@ -49,6 +64,8 @@ typedef struct pipe_render_req {
     /* optional: av's prepared crops (avatar_cache.h); the inputs are then taken from it instead
      * of resizing each box again (same values bit for bit). Must have been made for av. */
     const struct pipe_avcache *prepared;
+    /* optional: the part of each frame the sink reads (see above); NULL = the whole frame */
+    pipe_region_fn region;
 } pipe_render_req;
 
 /* Time spent per stage, in nanoseconds, added to by pipe_render. */

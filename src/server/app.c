@@ -45,6 +45,7 @@ static void worker_destroy(void *ctx, void *state) {
     if (!w) return;
     if (w->pw) reg_unbind_worker(a->reg, &w->held, w->pw);
     pipe_worker_destroy(w->pw);
+    pipe_jpeg_enc_free(w->jpeg);
     pcm_converter_free(w->pcm);
     arena_free(&w->arena);
     free(w);
@@ -61,7 +62,8 @@ static void *worker_create(void *ctx, int index, ls_err *err) {
     size_t floats = a->max_samples + pipe_clip_mel_floats(a->max_samples) +
                     pipe_clip_feat_floats(a->max_samples) +
                     (size_t)VAL_COMPOSITE_MAX_BATCH * (ORT_UNET_AUDIO_ELEMS + ORT_UNET_IMG_ELEMS);
-    if (!(w->pw = pipe_worker_create(&pc, err)) || !(w->pcm = pcm_converter_create(a->max_samples, err)))
+    if (!(w->pw = pipe_worker_create(&pc, err)) || !(w->pcm = pcm_converter_create(a->max_samples, err)) ||
+        !(w->jpeg = pipe_jpeg_enc_create(pc.max_frame_w, pc.max_frame_h, err)))
         goto fail;
     if (arena_init(&w->arena, floats * sizeof(float) + 5 * 64) != 0) {
         ls_fail(err, LS_ENOMEM, "cannot allocate %zu MiB of audio buffers", (floats * 4) >> 20);
@@ -105,7 +107,7 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                   .audio_encoder = cfg->audio_encoder, .max_models = cfg->max_models,
                   .max_bytes = (size_t)(cfg->max_memory_gb * 1073741824.0), .policy = cfg->eviction_policy,
                   .intra_op_threads = cfg->intra_op_threads, .max_frame_w = cfg->max_frame_width,
-                  .max_frame_h = cfg->max_frame_height};
+                  .max_frame_h = cfg->max_frame_height, .jpeg_quality = cfg->jpeg_quality};
     if (!(a->stream = app_stream_create(cfg, err)) || !(a->reg = reg_create(&rc, err)) ||
         reg_preload(a->reg, err) != 0) {
         app_destroy(a);

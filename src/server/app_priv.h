@@ -2,7 +2,7 @@
  * health, method table) and the handlers of both APIs (handlers_v1.c, handlers_compat.c).
  *
  * Per worker (app_worker, made once before the server starts): the pipeline context (max batch
- * and max frame size from the config), the PCM converter, and the PCM, mel, feature and UNet-audio
+ * and max frame size from the config), the spliced-JPEG encoder, the PCM converter, and the PCM, mel, feature and UNet-audio
  * buffers sized for the longest accepted audio (capacity.max_audio_seconds), all carved from one
  * arena, so a warm request allocates nothing in our code: replies are built from arena-allocated
  * protobuf-c structs and packed once by the transport. */
@@ -13,6 +13,7 @@
 
 #include "audio/pcm.h"
 #include "common/arena.h"
+#include "pipeline/encode.h"
 #include "pipeline/render.h"
 #include "server/registry.h"
 #include "server/srv_app.h"
@@ -30,6 +31,7 @@ typedef struct app {
 typedef struct app_worker {
     pipe_worker *pw;
     pcm_converter *pcm;
+    pipe_jpeg_enc *jpeg;     /* spliced JPEG output (the lease's backgrounds), full-encode fallback */
     reg_binding held;        /* models this worker's bindings use (kept alive by the registry) */
     ls_arena arena;
     size_t max_samples;

@@ -32,6 +32,8 @@ static void compat_window(const float *rows, size_t L, size_t i, float *out) {
 typedef struct compat_sink {
     srv_request *req;
     app_worker *w;
+    pipe_jpeg_set *jpeg;     /* the avatar's backgrounds (lease) */
+    int quality;
     ProtobufCBinaryData *frames;
     size_t n, bytes, max_bytes;
 } compat_sink;
@@ -42,13 +44,18 @@ static int compat_sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     if (why) return ls_fail(err, LS_ECANCELLED, "%s after %zu frames", why == 2 ? "deadline exceeded" : "cancelled", s->n);
     const uint8_t *jpg;
     size_t len;
-    if (jpeg_encode_bgr(s->w->pw->jpeg, f->bgr, f->width, f->height, f->stride, &jpg, &len, err) != 0) return -1;
+    if (pipe_jpeg_encode(s->w->jpeg, s->jpeg, f, s->quality, &jpg, &len, err) != 0) return -1;
     uint8_t *data = len <= s->max_bytes - s->bytes ? arena_alloc(s->req->arena, len, 16) : NULL;
     if (!data) return ls_fail(err, LS_ENOMEM, "the reply would exceed the %zu MiB message limit", s->max_bytes >> 20);
     memcpy(data, jpg, len);
     s->bytes += len;
     s->frames[s->n++] = (ProtobufCBinaryData){.len = len, .data = data};
     return 0;
+}
+
+static int compat_sink_region(void *ctx, const pipe_frame *f, ls_box *need, ls_err *err) {
+    compat_sink *s = ctx;
+    return pipe_jpeg_region(s->jpeg, f, s->quality, need, err);
 }
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
@@ -59,9 +66,7 @@ static int compat_render(app *a, srv_request *req, const val_composite *v, const
     app_worker *w = req->worker_state;
     size_t batch = (size_t)v->batch;
     uint64_t ta = pipe_now_ns();
-    if (reg_bind_worker(a->reg, &w->held, lease, w->pw, err) != 0 ||
-        jpeg_enc_set_quality(w->pw->jpeg, a->cfg->jpeg_quality, err) != 0)
-        return -1;
+    if (reg_bind_worker(a->reg, &w->held, lease, w->pw, err) != 0) return -1;
     if (v->features) {
         memcpy(w->audio_in, v->features, batch * ORT_UNET_AUDIO_ELEMS * sizeof(float));
     } else {
@@ -79,12 +84,13 @@ static int compat_render(app *a, srv_request *req, const val_composite *v, const
         }
     }
     uint64_t audio_ns = pipe_now_ns() - ta;
-    compat_sink s = {.req = req, .w = w, .max_bytes = a->cfg->max_message_size_mb * ((size_t)1 << 20) * 63 / 64,
+    compat_sink s = {.req = req, .w = w, .jpeg = lease->jpeg, .quality = a->cfg->jpeg_quality, .max_bytes = a->cfg->max_message_size_mb * ((size_t)1 << 20) * 63 / 64,
                      .frames = arena_array(req->arena, ProtobufCBinaryData, batch)};
     if (!s.frames) return ls_fail(err, LS_ENOMEM, "worker arena exhausted");
     pipe_render_req rr = {.av = lease->av, .n_frames = batch, .first = 0, .count = batch,
                           .start_frame = v->start_frame, .image_in = image_in, .audio_in = w->audio_in,
-                          .cancel = srv_request_cancel_flag(req)};
+                          .cancel = srv_request_cancel_flag(req), .prepared = lease->prepared,
+                          .region = compat_sink_region};
     pipe_timings t = {0};
     if (pipe_render(w->pw, &rr, compat_sink_frame, &s, &t, err) != 0) return -1;
     out->n_composited_frames = s.n;

@@ -11,6 +11,8 @@ typedef struct v1_sink {
     srv_request *req;
     app_worker *w;
     val_output output;
+    pipe_jpeg_set *jpeg;     /* the avatar's backgrounds (lease) */
+    int quality;
     int64_t first;
     Lipsync__V1__Frame *frames;
     Lipsync__V1__Frame **ptrs;
@@ -40,7 +42,7 @@ static int v1_sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     size_t len;
     int w = f->width, h = f->height;
     if (s->output == VAL_OUT_JPEG) {
-        if (jpeg_encode_bgr(s->w->pw->jpeg, f->bgr, w, h, f->stride, &jpg, &len, err) != 0) return -1;
+        if (pipe_jpeg_encode(s->w->jpeg, s->jpeg, f, s->quality, &jpg, &len, err) != 0) return -1;
     } else {
         if (s->output == VAL_OUT_FACE_PATCH) {
             w = box_width(f->box);
@@ -74,6 +76,14 @@ static int v1_sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     return 0;
 }
 
+/* What the sink reads of each frame: JPEG the spliced segments, a face patch its box. */
+static int v1_sink_region(void *ctx, const pipe_frame *f, ls_box *need, ls_err *err) {
+    v1_sink *s = ctx;
+    if (s->output == VAL_OUT_JPEG) return pipe_jpeg_region(s->jpeg, f, s->quality, need, err);
+    *need = f->box;
+    return 0;
+}
+
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
 /* Everything after the avatar is leased; the caller releases it. */
@@ -84,12 +94,12 @@ static int v1_render_leased(app *a, srv_request *req, srv_response *resp, const 
     size_t n_frames;
     uint64_t ta = pipe_now_ns();
     if (reg_bind_worker(a->reg, &w->held, lease, w->pw, &err) != 0 ||
-        jpeg_enc_set_quality(w->pw->jpeg, v->jpeg_quality, &err) != 0 ||
         app_clip_features(w, v->audio, v->audio_bytes, v->format, v->sample_rate, &n_frames, &err) != 0)
         return app_fail(req, resp, &err);
     uint64_t audio_ns = pipe_now_ns() - ta;
     size_t count = v->frames < n_frames ? v->frames : n_frames;
-    v1_sink s = {.req = req, .w = w, .output = v->output, .first = v->first_frame,
+    v1_sink s = {.req = req, .w = w, .output = v->output, .jpeg = lease->jpeg, .quality = v->jpeg_quality,
+                 .first = v->first_frame,
                  .max_bytes = resp->max_reply - (resp->max_reply >> 6) /* room for the framing */};
     s.frames = arena_array(req->arena, Lipsync__V1__Frame, count);
     s.ptrs = arena_array(req->arena, Lipsync__V1__Frame *, count);
@@ -97,7 +107,9 @@ static int v1_render_leased(app *a, srv_request *req, srv_response *resp, const 
     if (!s.frames || !s.ptrs || !s.boxes)
         return srv_response_fail(resp, GRPC_STATUS_RESOURCE_EXHAUSTED, "%zu frames do not fit the worker arena", count);
     pipe_render_req rr = {.av = lease->av, .feats = w->feats, .n_frames = n_frames, .first = 0, .count = count,
-                          .start_frame = v->first_frame, .cancel = srv_request_cancel_flag(req)};
+                          .start_frame = v->first_frame, .cancel = srv_request_cancel_flag(req),
+                          .prepared = lease->prepared,
+                          .region = v->output == VAL_OUT_RAW_RGB24 ? NULL : v1_sink_region};
     pipe_timings t = {0};
     if (pipe_render(w->pw, &rr, v1_sink_frame, &s, &t, &err) != 0) return app_fail(req, resp, &err);
     use->frames = count;

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "pipeline/avatar_cache.h"
+#include "pipeline/encode.h"
 #include "pipeline/render.h"
 #include "server/registry_priv.h"
 #include "server/validate.h"
@@ -45,6 +47,8 @@ void reg_destroy(reg_registry *r) {
     if (!r) return;
     for (int i = 0; i < r->n_entries; i++) {
         reg_entry *e = r->entries[i];
+        pipe_jpeg_set_free(e->jpeg);
+        pipe_avcache_free(e->prepared);
         avatar_free(e->av);
         free(e->dir);
         free(e);
@@ -144,9 +148,13 @@ static avatar *entry_read(const reg_registry *r, const reg_entry *e, ls_err *err
 static void entry_unload(reg_registry *r, reg_entry *e) {
     reg_model_release_avatar(r, e->unet);
     reg_model_release_avatar(r, e->encoder);
-    avatar_free(e->av); /* plain free()s: quick enough to do under the lock */
+    pipe_jpeg_set_free(e->jpeg); /* plain free()s: quick enough to do under the lock */
+    pipe_avcache_free(e->prepared);
+    avatar_free(e->av);
     r->total_bytes -= e->av_bytes;
     e->av = NULL;
+    e->prepared = NULL;
+    e->jpeg = NULL;
     e->unet = e->encoder = NULL;
     e->av_bytes = 0;
     e->state = ENTRY_UNLOADED;
@@ -193,16 +201,37 @@ static int make_room(reg_registry *r, reg_entry *e, ls_err *err) {
     }
 }
 
+/* The fast-path caches of a freshly read avatar (no lock held): about 0.5 ms (crops) + 5 ms (JPEG)
+ * per 1280x720 frame, once per load. */
+static int entry_caches(const reg_registry *r, const avatar *av, pipe_avcache **prepared,
+                        pipe_jpeg_set **jpeg, ls_err *err) {
+    if (!(*prepared = pipe_avcache_create(av, err))) return -1;
+    if (!(*jpeg = pipe_jpeg_set_create(av, r->cfg.jpeg_quality, 0, 1, err))) {
+        pipe_avcache_free(*prepared);
+        *prepared = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads e (mu held, state UNLOADED); drops the lock while reading files and models. */
 static int entry_load(reg_registry *r, reg_entry *e, ls_err *err) {
     e->state = ENTRY_LOADING;
     pthread_mutex_unlock(&r->mu);
     uint64_t t0 = pipe_now_ns();
     avatar *av = entry_read(r, e, err);
+    pipe_avcache *prepared = NULL;
+    pipe_jpeg_set *jpeg = NULL;
+    if (av && entry_caches(r, av, &prepared, &jpeg, err) != 0) {
+        avatar_free(av);
+        av = NULL;
+    }
     pthread_mutex_lock(&r->mu);
     if (av) {
         e->av = av;
-        e->av_bytes = avatar_bytes(av);
+        e->prepared = prepared;
+        e->jpeg = jpeg;
+        e->av_bytes = avatar_bytes(av) + pipe_avcache_bytes(prepared) + pipe_jpeg_set_bytes(jpeg);
         r->total_bytes += e->av_bytes; /* entry_unload takes it back on failure */
         if ((e->encoder = reg_model_acquire(r, av->encoder_path, ORT_ROLE_ENCODER, err)) &&
             (e->unet = reg_model_acquire(r, av->unet_path, ORT_ROLE_UNET, err))) {
@@ -251,7 +280,8 @@ static int acquire(reg_registry *r, const char *id, int count, reg_lease *out, l
     e->last_tick = ++r->tick;
     e->last_used_ms = unix_ms();
     if (count) e->requests++;
-    *out = (reg_lease){.entry = e, .av = e->av, .encoder = e->encoder, .unet = e->unet,
+    *out = (reg_lease){.entry = e, .av = e->av, .prepared = e->prepared, .jpeg = e->jpeg,
+                       .encoder = e->encoder, .unet = e->unet,
                        .loaded_now = out->loaded_now, .load_ms = out->load_ms};
     pthread_mutex_unlock(&r->mu);
     return 0;

@@ -7,7 +7,11 @@
  * encoder. Models are cached by (path, role) and reference-counted, so avatars naming the same
  * encoder share one ORT session.
  *
- * Memory: an avatar's memory_bytes = avatar_bytes() + ort_model_bytes() of its UNet and encoder;
+ * Fast path: at load each avatar also gets its prepared-crop cache (pipeline/avatar_cache.h) and
+ * its spliced-JPEG backgrounds at the server's default quality (pipeline/encode.h, all built at
+ * load), both read-only and shared by every call; the lease hands them out.
+ *
+ * Memory: an avatar's memory_bytes = avatar_bytes() + the two caches + ort_model_bytes() of its UNet and encoder;
  * the registry's total counts each distinct model once (shared encoders are not double counted).
  * Capacity: loading more than max_models avatars or more than max_bytes in total evicts idle
  * avatars first (LFU: fewest requests, ties to the least recently used; or LRU; or none), and
@@ -47,6 +51,7 @@ typedef struct reg_cfg {
     srv_eviction policy;
     int intra_op_threads;
     int max_frame_w, max_frame_h;    /* larger avatars are refused at load (the workers' frame) */
+    int jpeg_quality;                /* quality of the spliced-JPEG backgrounds (output default) */
 } reg_cfg;
 
 typedef struct reg_registry reg_registry;
@@ -57,6 +62,8 @@ typedef struct reg_model reg_model;
 typedef struct reg_lease {
     reg_entry *entry;
     const avatar *av;
+    const struct pipe_avcache *prepared;  /* av's prepared crops (pipe_render_req.prepared) */
+    struct pipe_jpeg_set *jpeg;           /* av's JPEG backgrounds (pipe_jpeg_encode) */
     reg_model *encoder, *unet;
     bool loaded_now;      /* this acquire loaded it */
     double load_ms;       /* ...taking this long */

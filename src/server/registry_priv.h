@@ -26,8 +26,10 @@ struct reg_entry {
     char *dir;
     int state;
     avatar *av;
+    struct pipe_avcache *prepared; /* built with av, outside the lock */
+    struct pipe_jpeg_set *jpeg;
     reg_model *encoder, *unet;
-    size_t av_bytes;
+    size_t av_bytes;               /* avatar + both caches */
     int refs;                  /* leases held */
     int unload_pending;
     uint64_t requests, frames, render_ns, infer_ns, last_tick;

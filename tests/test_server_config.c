@@ -134,6 +134,9 @@ TEST(render_capacity_keys_and_build_defaults) {
     /* No config: the build's demo avatar and encoder (compile definitions from cmake/server.cmake). */
     CHECK(strstr(c.avatars_root, "/avatars") && c.avatars_root[0] == '/', "avatars_root %s", c.avatars_root);
     CHECK(strstr(c.audio_encoder, "/models/ave_encoder.onnx"), "audio_encoder %s", c.audio_encoder);
+    CHECK(strstr(c.ort_cache_dir, "/ort-cache"), "optimised-graph cache in the build: %s", c.ort_cache_dir);
+    CHECK(parse(&c, "onnx:\n  optimized_model_dir: \"\"\n", &e) == 0 && c.ort_cache_dir[0] == 0,
+          "an empty optimized_model_dir turns the cache off: %s", e.msg);
     CHECK(parse(&c, "audio_encoder: /m/enc.onnx\ncapacity:\n  max_frame_width: 640\n  max_frame_height: 480\n"
                     "  max_audio_seconds: 2.5\n", &e) == 0, "%s", e.msg);
     CHECK(!strcmp(c.audio_encoder, "/m/enc.onnx") && c.max_frame_width == 640 && c.max_frame_height == 480 &&

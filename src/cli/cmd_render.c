@@ -23,6 +23,7 @@
 
 typedef struct render_opts {
     const char *avatar_dir, *audio_path, *out_mp4, *frames_dir, *unet_path, *encoder_path;
+    const char *cache_dir;  /* optimised ONNX graphs (ort_cache_path); "" = none */
     int batch, threads, quality;
     long long start_frame;
 } render_opts;
@@ -45,7 +46,7 @@ static void render_usage(FILE *out) {
     fprintf(out,
             "usage: lipsync render --avatar DIR --audio FILE (--out OUT.mp4 | --frames DIR)\n"
             "                      [--batch N] [--start-frame K] [--threads N] [--quality Q]\n"
-            "                      [--unet MODEL.onnx] [--encoder MODEL.onnx]\n\n"
+            "                      [--unet MODEL.onnx] [--encoder MODEL.onnx] [--cache-dir DIR]\n\n"
             "  --avatar DIR       avatar package (lipsync avatar build makes one)\n"
             "  --audio FILE       speech: WAV or anything FFmpeg reads, or a float32 .npy at 16 kHz\n"
             "  --out OUT.mp4      write a video with the audio muxed in\n"
@@ -54,8 +55,10 @@ static void render_usage(FILE *out) {
             "  --start-frame K    avatar frame the first video frame shows (default 0)\n"
             "  --threads N        ONNX Runtime threads per operator (default: one per core)\n"
             "  --quality Q        JPEG quality for --frames, 1..100 (default 75)\n"
-            "  --unet, --encoder  use these models instead of the avatar's\n",
-            PIPE_MAX_BATCH);
+            "  --unet, --encoder  use these models instead of the avatar's\n"
+            "  --cache-dir DIR    keep ONNX Runtime's optimised graphs here ('' = off;\n"
+            "                     default %s)\n",
+            PIPE_MAX_BATCH, LS_DEFAULT_ORT_CACHE_DIR);
 }
 
 static int parse_int(const char *s, long long lo, long long hi, const char *name, long long *out) {
@@ -77,8 +80,8 @@ static int render_parse(int argc, char **argv, render_opts *o) {
         {"batch", required_argument, 0, 'b'},  {"start-frame", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"quality", required_argument, 0, 'q'},
         {"unet", required_argument, 0, 'u'},   {"encoder", required_argument, 0, 'e'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    *o = (render_opts){.batch = 4, .quality = JPEG_DEFAULT_QUALITY};
+        {"cache-dir", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    *o = (render_opts){.batch = 4, .quality = JPEG_DEFAULT_QUALITY, .cache_dir = LS_DEFAULT_ORT_CACHE_DIR};
     long long v;
     int c;
     optind = 1;
@@ -90,6 +93,7 @@ static int render_parse(int argc, char **argv, render_opts *o) {
         case 'f': o->frames_dir = optarg; break;
         case 'u': o->unet_path = optarg; break;
         case 'e': o->encoder_path = optarg; break;
+        case 'c': o->cache_dir = optarg; break;
         case 'b': if (parse_int(optarg, 1, PIPE_MAX_BATCH, "--batch", &v)) return 2; o->batch = (int)v; break;
         case 's': if (parse_int(optarg, 0, 1000000000, "--start-frame", &v)) return 2; o->start_frame = v; break;
         case 't': if (parse_int(optarg, 0, 256, "--threads", &v)) return 2; o->threads = (int)v; break;
@@ -174,10 +178,14 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
     st->feats = malloc(pipe_clip_feat_floats(n_samples) * sizeof(float));
     if (!st->mel || !st->feats) return ls_fail(err, LS_ENOMEM, "out of memory for the audio features");
     ort_model_opts mo = {.intra_threads = o->threads};
+    char enc_cache[4200], unet_cache[4200];
     if (!(st->rt = ort_runtime_create(NULL, err))) return -1;
     const char *enc_path = o->encoder_path ? o->encoder_path : st->av->encoder_path;
     const char *unet_path = o->unet_path ? o->unet_path : st->av->unet_path;
+    if (*o->cache_dir) mkdir(o->cache_dir, 0755); /* may exist; if it cannot be made: no cache */
+    mo.optimized_path = ort_cache_path(o->cache_dir, enc_path, enc_cache, sizeof enc_cache) ? NULL : enc_cache;
     if (!(st->encoder = ort_model_load(st->rt, enc_path, ORT_ROLE_ENCODER, &mo, err))) return -1;
+    mo.optimized_path = ort_cache_path(o->cache_dir, unet_path, unet_cache, sizeof unet_cache) ? NULL : unet_cache;
     if (!(st->unet = ort_model_load(st->rt, unet_path, ORT_ROLE_UNET, &mo, err))) return -1;
     pipe_worker_cfg wc = {.max_batch = o->batch, .max_frame_w = st->av->width,
                           .max_frame_h = st->av->height, .jpeg_quality = o->quality};

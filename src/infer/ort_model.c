@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const role_spec ORT_ROLE_SPECS[2] = {
     [ORT_ROLE_ENCODER] = {1, {{"mel_spectrogram", 4, {-1, 1, 80, 16}}}, {"audio_features", 2, {-1, 512}}},
@@ -201,10 +202,18 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
     if (!m->session) {
         char what[1100];
         snprintf(what, sizeof what, "ONNX Runtime cannot load %s model '%s'", ort_role_name(role), path);
-        if (ort_check(rt, open_session(m, path, o, ort_level(o->opt_level), o->optimized_path), err, what) != 0) {
+        /* ORT writes the optimised graph while it creates the session; write it under a name of
+         * our own and rename it into place, so a concurrent reader never sees half a file. */
+        char tmp[4200];
+        if (o->optimized_path)
+            snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", o->optimized_path, (long)getpid(), (void *)m);
+        if (ort_check(rt, open_session(m, path, o, ort_level(o->opt_level), o->optimized_path ? tmp : NULL),
+                      err, what) != 0) {
+            if (o->optimized_path) unlink(tmp);
             free(m);
             return NULL;
         }
+        if (o->optimized_path && rename(tmp, o->optimized_path) != 0) unlink(tmp); /* no cache: fine */
     }
     if (validate(m, err) != 0) {
         ort_model_destroy(m);
@@ -229,4 +238,19 @@ void ort_model_stats_get(const ort_model *m, ort_model_stats *out) {
     out->items = atomic_load(&m->items);
     out->run_ns = atomic_load(&m->run_ns);
     out->failures = atomic_load(&m->failures);
+}
+
+int ort_cache_path(const char *dir, const char *model_path, char *out, size_t cap) {
+    char *real = realpath(model_path, NULL);
+    if (!dir || !*dir || !real) {
+        free(real);
+        return -1;
+    }
+    /* FNV-1a of the model's real path: one cache file per model file, whatever path names it. */
+    uint64_t h = 1469598103934665603u;
+    for (const char *c = real; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211u;
+    const char *base = strrchr(real, '/');
+    int n = snprintf(out, cap, "%s/%.64s-%016llx.ort.onnx", dir, base ? base + 1 : real, (unsigned long long)h);
+    free(real);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
 }

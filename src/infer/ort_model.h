@@ -59,6 +59,12 @@ typedef struct {
 
 typedef struct ort_model ort_model;
 
+/* Where the optimised graph of model_path is cached inside dir: dir/<name>-<hash of its real
+ * path>.ort.onnx. Returns 0, or -1 when dir is NULL/empty, the model does not exist or out is too
+ * small. The cache is only valid on the machine that wrote it (ORT's layout choices are
+ * hardware-specific), which is why it lives in a local cache folder, never beside the model. */
+int ort_cache_path(const char *dir, const char *model_path, char *out, size_t cap);
+
 /* opts may be NULL (all defaults). Errors: LS_ENOTFOUND (no file), LS_EFORMAT (not a model),
  * LS_EMODEL (ORT refused it or its inputs/outputs do not fit the role), LS_ENOMEM. */
 ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, const ort_model_opts *opts,

@@ -106,7 +106,8 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
     reg_cfg rc = {.avatars_root = cfg->avatars_root, .models = cfg->models, .n_models = cfg->n_models,
                   .audio_encoder = cfg->audio_encoder, .max_models = cfg->max_models,
                   .max_bytes = (size_t)(cfg->max_memory_gb * 1073741824.0), .policy = cfg->eviction_policy,
-                  .intra_op_threads = cfg->intra_op_threads, .max_frame_w = cfg->max_frame_width,
+                  .intra_op_threads = cfg->intra_op_threads,
+                  .ort_cache_dir = cfg->ort_cache_dir, .max_frame_w = cfg->max_frame_width,
                   .max_frame_h = cfg->max_frame_height, .jpeg_quality = cfg->jpeg_quality};
     if (!(a->stream = app_stream_create(cfg, err)) || !(a->reg = reg_create(&rc, err)) ||
         reg_preload(a->reg, err) != 0) {

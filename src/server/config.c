@@ -56,6 +56,7 @@ static const key_def KEYS[] = {
     {"eviction_policy", K_EVICT, F(eviction_policy), 0, 0, 0},
     {"capacity.max_batch", K_INT, F(max_batch), 0, 1, 32},
     {"onnx.intra_op_threads", K_INT, F(intra_op_threads), 0, 0, 256},
+    {"onnx.optimized_model_dir", K_STR, S(ort_cache_dir), 0, 0},
     {"output.jpeg_quality", K_INT, F(jpeg_quality), 0, 1, 100},
     {"testing.enable_sleep_method", K_BOOL, F(testing_enable_sleep), 0, 0, 0},
     {"stream.max_sessions", K_INT, F(stream_max_sessions), 0, 0, 4096},
@@ -111,6 +112,9 @@ void srv_config_defaults(srv_config *cfg) {
     snprintf(cfg->avatars_root, sizeof cfg->avatars_root, "%s", LS_DEFAULT_AVATARS_ROOT);
 #else
     snprintf(cfg->avatars_root, sizeof cfg->avatars_root, "avatars");
+#endif
+#ifdef LS_DEFAULT_ORT_CACHE_DIR
+    snprintf(cfg->ort_cache_dir, sizeof cfg->ort_cache_dir, "%s", LS_DEFAULT_ORT_CACHE_DIR);
 #endif
 #ifdef LS_DEFAULT_AUDIO_ENCODER
     snprintf(cfg->audio_encoder, sizeof cfg->audio_encoder, "%s", LS_DEFAULT_AUDIO_ENCODER);

@@ -60,6 +60,8 @@ typedef struct srv_config {
     double max_memory_gb;          /* memory budget of loaded avatars; default 8 */
     srv_eviction eviction_policy;  /* default lfu */
     int intra_op_threads;          /* ONNX Runtime threads per session; default 1 */
+    char ort_cache_dir[SRV_CFG_PATH_MAX]; /* optimised graphs cached here; "" = off; default: the
+                                             build's ort-cache folder */
     int jpeg_quality;              /* default 75 */
     int max_batch;                 /* frames per render batch; default 32 */
     int max_frame_width;           /* largest avatar frame the workers composite; default 1920 */

@@ -50,6 +50,7 @@ typedef struct reg_cfg {
     size_t max_bytes;
     srv_eviction policy;
     int intra_op_threads;
+    const char *ort_cache_dir;       /* optimised graphs cached here (ort_cache_path); NULL/"" = off */
     int max_frame_w, max_frame_h;    /* larger avatars are refused at load (the workers' frame) */
     int jpeg_quality;                /* quality of the spliced-JPEG backgrounds (output default) */
 } reg_cfg;

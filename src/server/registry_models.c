@@ -4,6 +4,7 @@
  * mutex held; loading drops it meanwhile (other callers of the same model wait on the cond). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "server/registry_priv.h"
 
@@ -54,6 +55,11 @@ reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, l
     r->models[r->n_models++] = m;
     pthread_mutex_unlock(&r->mu);
     ort_model_opts opts = {.intra_threads = r->cfg.intra_op_threads, .no_spin = 1};
+    char cache[SRV_CFG_PATH_MAX + 128];
+    if (r->cfg.ort_cache_dir && *r->cfg.ort_cache_dir) {
+        mkdir(r->cfg.ort_cache_dir, 0755); /* may exist; without it the cache is simply not written */
+        if (ort_cache_path(r->cfg.ort_cache_dir, path, cache, sizeof cache) == 0) opts.optimized_path = cache;
+    }
     ort_model *om = ort_model_load(r->rt, path, role, &opts, err);
     pthread_mutex_lock(&r->mu);
     pthread_cond_broadcast(&r->cond);

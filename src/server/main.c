@@ -97,6 +97,8 @@ int main(int argc, char **argv) {
              cfg.worker_count, cfg.queue_depth, cfg.max_message_size_mb, cfg.n_models, cfg.avatars_root);
     if (cfg.testing_enable_sleep)
         srv_logf(log, SRV_LOG_WARN, "test hook enabled: /lipsyncd.testing.Testing/Sleep");
+    if (srv_testing_alloc_counter_linked())
+        srv_logf(log, SRV_LOG_WARN, "test build: allocations counted, /lipsyncd.testing.Testing/AllocCount");
 
     pthread_mutex_lock(&sig.mu);
     while (!sig.signals) pthread_cond_wait(&sig.cond, &sig.mu);

@@ -122,7 +122,34 @@ def audio_msg(samples, enc=F32, rate=16000):
     return pb.Audio(data=data, encoding=enc, sample_rate=rate)
 
 
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+
+
+def stop_and_check(proc, read_log, clean):
+    """Stops lipsyncd as an operator would (SIGTERM). When `clean` (the test itself passed), the
+    exit must be clean: status 0 and no sanitizer report in its log. Leaks are only reported at
+    exit (LeakSanitizer turns the status into 23), so a killed server would hide them."""
+    if proc.poll() is None:
+        if not clean:
+            proc.kill()
+        else:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("lipsyncd did not exit within 30 s of SIGTERM:\n" + read_log())
+    if clean:
+        log = read_log()
+        if proc.returncode != 0 or SANITIZER_REPORT.search(log):
+            raise AssertionError("lipsyncd exited %d (want 0, no sanitizer report):\n%s" % (proc.returncode, log))
+
+
 class Server:
+    """A lipsyncd process (context manager): stopped with SIGTERM and checked for a clean exit
+    when the test passed, killed when it failed."""
+
     def __init__(self, yaml_text):
         fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
         with os.fdopen(fd, "w") as f:
@@ -147,13 +174,13 @@ class Server:
         self.proc.kill()
         raise AssertionError("lipsyncd did not start:\n" + self.read_log())
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if hasattr(self, "ch"):
             self.ch.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+        try:
+            stop_and_check(self.proc, self.read_log, exc_type is None)
+        finally:
+            self.log.close()
 
     def read_log(self):
         with open(self.log_path) as f:

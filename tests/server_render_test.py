@@ -536,6 +536,14 @@ class RegistryTest(unittest.TestCase):
             self.assertEqual((r.frame_width, r.frame_height), (1280, 720))
             self.assertEqual([f.data for f in r.frames], cli_frames(DEMO, a, 75))
 
+    def test_startup_log_names_what_it_loaded_and_where_it_listens(self):
+        with Server(config().replace("    num_frames: 5\n", "    num_frames: 5\n    preload_model: true\n")) as s:
+            log = s.read_log()
+            self.assertIn("listening on 127.0.0.1:%d" % s.port, log)
+            self.assertIn("avatars_root %s" % ROOT, log)
+            self.assertIn("1 avatars loaded; models: goavatar (preloaded);", log)
+            self.assertEqual(loaded(s), {"goavatar"})
+
     def test_max_models_1_evicts_and_a_busy_avatar_is_never_evicted(self):
         with Server(config("capacity:\n  max_models: 1\n")) as s:
             s.render(max_frames=1)

@@ -138,7 +138,7 @@ class Lipsyncd:
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log,
                                      stderr=self.log)
-        deadline = time.time() + 10
+        deadline = time.time() + 30  # an ASan build on a busy machine starts slowly
         while time.time() < deadline:
             with open(self.log_path) as f:
                 m = re.search(r"listening on [^ ]*:(\d+)", f.read())

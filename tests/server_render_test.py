@@ -519,6 +519,16 @@ def wait_in_use(srv, avatar, timeout=20):
     raise AssertionError("%s never in use" % avatar)
 
 
+def wait_busy(srv, workers, timeout=20):
+    """Until `workers` workers run calls (GetStats runs on the I/O thread, never queued)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if srv.v1.GetStats(pb.GetStatsRequest(), timeout=10).workers_busy >= workers:
+            return
+        time.sleep(0.01)
+    raise AssertionError("never %d workers busy" % workers)
+
+
 def loaded(srv):
     return {a.avatar_id for a in srv.v1.ListAvatars(pb.ListAvatarsRequest(loaded_only=True), timeout=10).avatars}
 
@@ -647,11 +657,12 @@ class CallLifecycleTest(unittest.TestCase):
             self.assertEqual([f.data for f in again.frames], [f.data for f in full.frames])
 
     def test_sigterm_during_traffic_finishes_in_flight_calls_and_exits_0(self):
-        with Server(config()) as s:
+        # A grace period no render here can outlast, even under ASan on a busy machine.
+        with Server(config().replace("  queue_depth: 16\n", "  queue_depth: 16\n  shutdown_grace_s: 120\n  worker_count: 2\n")) as s:
             s.render(max_frames=1)
             a = speech(3.0)
             ts, out = in_threads(2, lambda i: s.render(samples=a, timeout=60))
-            wait_in_use(s, "small")
+            wait_busy(s, 2)  # both calls admitted (a call arriving after SIGTERM gets UNAVAILABLE)
             s.proc.send_signal(signal.SIGTERM)
             join(ts, 60)
             for r in out:

@@ -1,8 +1,9 @@
 """client_test.py - `lipsync client` against the real lipsyncd and against a scripted grpcio server.
 
 Usage: client_test.py LIPSYNC LIPSYNCD PROTO_DIR.
-- LipsyncdTest starts the real lipsyncd (temp config, port 0 read from its startup line, always
-  killed) and checks health, auth, error reporting and the admin commands.
+- LipsyncdTest starts the real lipsyncd (temp config, port 0 read from its startup line, stopped
+  with SIGTERM and checked for a clean exit) and checks health, auth, error reporting and the
+  admin commands.
 - FakeServerTest runs an in-process grpcio server that implements Render and InferBatchComposite
   as the API docs describe (frame count from the clip formula, frames JPEG-encoded in a colour
   that encodes their index) and records every request, to check what the client sends (audio
@@ -99,8 +100,33 @@ def has_audio_stream(path):
     return p.stdout.strip() == "audio"
 
 
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+
+
+def stop_and_check(proc, read_log, clean):
+    """Stops lipsyncd as an operator would (SIGTERM). When `clean` (the test itself passed), the
+    exit must be clean: status 0 and no sanitizer report in its log. Leaks are only reported at
+    exit (LeakSanitizer turns the status into 23), so a killed server would hide them."""
+    if proc.poll() is None:
+        if not clean:
+            proc.kill()
+        else:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("lipsyncd did not exit within 30 s of SIGTERM:\n" + read_log())
+    if clean:
+        log = read_log()
+        if proc.returncode != 0 or SANITIZER_REPORT.search(log):
+            raise AssertionError("lipsyncd exited %d (want 0, no sanitizer report):\n%s" % (proc.returncode, log))
+
+
 class Lipsyncd:
-    """The real server with a temp config; a context manager that always kills it."""
+    """The real server with a temp config; a context manager that stops it with SIGTERM and checks
+    the exit was clean (killed instead when the test failed)."""
 
     def __init__(self, extra_yaml=""):
         fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
@@ -112,7 +138,7 @@ class Lipsyncd:
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log,
                                      stderr=self.log)
-        deadline = time.time() + 10
+        deadline = time.time() + 30  # an ASan build on a busy machine starts slowly
         while time.time() < deadline:
             with open(self.log_path) as f:
                 m = re.search(r"listening on [^ ]*:(\d+)", f.read())
@@ -127,11 +153,15 @@ class Lipsyncd:
         with open(self.log_path) as f:
             raise AssertionError("lipsyncd did not start:\n" + f.read())
 
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def __exit__(self, exc_type, *exc):
+        try:
+            stop_and_check(self.proc, self.read_log, exc_type is None)
+        finally:
+            self.log.close()
 
 
 class LipsyncdTest(unittest.TestCase):

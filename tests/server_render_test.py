@@ -122,7 +122,34 @@ def audio_msg(samples, enc=F32, rate=16000):
     return pb.Audio(data=data, encoding=enc, sample_rate=rate)
 
 
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+
+
+def stop_and_check(proc, read_log, clean):
+    """Stops lipsyncd as an operator would (SIGTERM). When `clean` (the test itself passed), the
+    exit must be clean: status 0 and no sanitizer report in its log. Leaks are only reported at
+    exit (LeakSanitizer turns the status into 23), so a killed server would hide them."""
+    if proc.poll() is None:
+        if not clean:
+            proc.kill()
+        else:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("lipsyncd did not exit within 30 s of SIGTERM:\n" + read_log())
+    if clean:
+        log = read_log()
+        if proc.returncode != 0 or SANITIZER_REPORT.search(log):
+            raise AssertionError("lipsyncd exited %d (want 0, no sanitizer report):\n%s" % (proc.returncode, log))
+
+
 class Server:
+    """A lipsyncd process (context manager): stopped with SIGTERM and checked for a clean exit
+    when the test passed, killed when it failed."""
+
     def __init__(self, yaml_text):
         fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
         with os.fdopen(fd, "w") as f:
@@ -147,13 +174,13 @@ class Server:
         self.proc.kill()
         raise AssertionError("lipsyncd did not start:\n" + self.read_log())
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if hasattr(self, "ch"):
             self.ch.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+        try:
+            stop_and_check(self.proc, self.read_log, exc_type is None)
+        finally:
+            self.log.close()
 
     def read_log(self):
         with open(self.log_path) as f:
@@ -498,6 +525,16 @@ def wait_in_use(srv, avatar, timeout=20):
     raise AssertionError("%s never in use" % avatar)
 
 
+def wait_busy(srv, workers, timeout=20):
+    """Until `workers` workers run calls (GetStats runs on the I/O thread, never queued)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if srv.v1.GetStats(pb.GetStatsRequest(), timeout=10).workers_busy >= workers:
+            return
+        time.sleep(0.01)
+    raise AssertionError("never %d workers busy" % workers)
+
+
 def loaded(srv):
     return {a.avatar_id for a in srv.v1.ListAvatars(pb.ListAvatarsRequest(loaded_only=True), timeout=10).avatars}
 
@@ -514,6 +551,14 @@ class RegistryTest(unittest.TestCase):
             self.assertGreater(r.timings.avatar_load_ms, 0)
             self.assertEqual((r.frame_width, r.frame_height), (1280, 720))
             self.assertEqual([f.data for f in r.frames], cli_frames(DEMO, a, 75))
+
+    def test_startup_log_names_what_it_loaded_and_where_it_listens(self):
+        with Server(config().replace("    num_frames: 5\n", "    num_frames: 5\n    preload_model: true\n")) as s:
+            log = s.read_log()
+            self.assertIn("listening on 127.0.0.1:%d" % s.port, log)
+            self.assertIn("avatars_root %s" % ROOT, log)
+            self.assertIn("1 avatars loaded; models: goavatar (preloaded);", log)
+            self.assertEqual(loaded(s), {"goavatar"})
 
     def test_max_models_1_evicts_and_a_busy_avatar_is_never_evicted(self):
         with Server(config("capacity:\n  max_models: 1\n")) as s:
@@ -618,11 +663,12 @@ class CallLifecycleTest(unittest.TestCase):
             self.assertEqual([f.data for f in again.frames], [f.data for f in full.frames])
 
     def test_sigterm_during_traffic_finishes_in_flight_calls_and_exits_0(self):
-        with Server(config()) as s:
+        # A grace period no render here can outlast, even under ASan on a busy machine.
+        with Server(config().replace("  queue_depth: 16\n", "  queue_depth: 16\n  shutdown_grace_s: 120\n  worker_count: 2\n")) as s:
             s.render(max_frames=1)
             a = speech(3.0)
             ts, out = in_threads(2, lambda i: s.render(samples=a, timeout=60))
-            wait_in_use(s, "small")
+            wait_busy(s, 2)  # both calls admitted (a call arriving after SIGTERM gets UNAVAILABLE)
             s.proc.send_signal(signal.SIGTERM)
             join(ts, 60)
             for r in out:

@@ -1,6 +1,7 @@
 /* builtin.c - the method table the transport starts with: both health checks (real values from
  * the app and the server), GetStats, placeholders answering UNIMPLEMENTED "not wired yet" for the
- * rendering methods (the app's srv_app.methods replace them by path), and the test-only Sleep. */
+ * rendering methods (the app's srv_app.methods replace them by path), and the test hooks: Sleep
+ * (config testing.enable_sleep_method) and AllocCount (only in lipsyncd_alloccount). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,27 @@ static int test_sleep(void *app, srv_request *req, srv_response *resp) {
     return srv_response_set_bytes(resp, buf, (size_t)reply);
 }
 
+/* Defined only in lipsyncd_alloccount (src/server/testing/alloc_count.c); NULL elsewhere. */
+extern int srv_testing_alloc_report(long long since, char *buf, size_t cap) __attribute__((weak));
+
+/* TEST HOOK (lipsyncd_alloccount only): the request is ASCII "SINCE"; the reply is
+ * "allocations=N\n" (allocation calls made by our code so far) and the call sites of the
+ * remembered allocations numbered >= SINCE. Inline, so it never waits behind renders. */
+static int test_alloc_count(void *app, srv_request *req, srv_response *resp) {
+    (void)app;
+    char text[32];
+    size_t n = req->len < sizeof text - 1 ? req->len : sizeof text - 1;
+    memcpy(text, req->data, n);
+    text[n] = 0;
+    long long since = 0;
+    if (n && sscanf(text, "%lld", &since) != 1) since = 0;
+    size_t cap = 16384;
+    char *buf = arena_alloc(req->arena, cap, 64);
+    if (!buf) return srv_response_fail(resp, GRPC_STATUS_RESOURCE_EXHAUSTED, "arena exhausted");
+    int len = srv_testing_alloc_report(since, buf, cap);
+    return srv_response_set_bytes(resp, buf, len < 0 ? 0 : (size_t)len < cap ? (size_t)len : cap - 1);
+}
+
 static const srv_method METHODS[] = {
     {"/grpc.health.v1.Health/Check", grpc_health_check,
      SRV_METHOD_INLINE | SRV_METHOD_NOAUTH | SRV_METHOD_DRAINING},
@@ -133,12 +155,18 @@ static const srv_method METHODS[] = {
     {"/lipsync.v1.LipSync/LoadAvatar", not_wired, 0},
     {"/lipsync.v1.LipSync/UnloadAvatar", not_wired, 0},
     {"/lipsync.v1.LipSync/GetStats", v1_get_stats, SRV_METHOD_INLINE},
-    /* test hook: must stay last (cut off unless testing.enable_sleep_method) */
-    {"/lipsyncd.testing.Testing/Sleep", test_sleep, 0},
 };
 
-int srv_builtin_methods(const srv_config *cfg, const srv_method **out) {
-    *out = METHODS;
-    int n = (int)(sizeof METHODS / sizeof *METHODS);
-    return cfg->testing_enable_sleep ? n : n - 1;
+static const srv_method TEST_SLEEP = {"/lipsyncd.testing.Testing/Sleep", test_sleep, 0};
+static const srv_method TEST_ALLOC_COUNT = {"/lipsyncd.testing.Testing/AllocCount", test_alloc_count,
+                                            SRV_METHOD_INLINE | SRV_METHOD_DRAINING};
+
+int srv_builtin_methods(const srv_config *cfg, srv_method *out, int cap) {
+    int n = 0;
+    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS && n < cap; i++) out[n++] = METHODS[i];
+    if (cfg->testing_enable_sleep && n < cap) out[n++] = TEST_SLEEP;
+    if (srv_testing_alloc_report && n < cap) out[n++] = TEST_ALLOC_COUNT;
+    return n;
 }
+
+int srv_testing_alloc_counter_linked(void) { return srv_testing_alloc_report != NULL; }

@@ -59,12 +59,9 @@ static grpc_server_credentials *make_creds(const srv_config *cfg, ls_err *err) {
 }
 
 static int build_methods(srv_server *srv, ls_err *err) {
-    const srv_method *builtin;
-    int nb = srv_builtin_methods(srv->cfg, &builtin);
-    srv->methods = calloc((size_t)(nb + srv->app->n_methods), sizeof *srv->methods);
+    srv->methods = calloc((size_t)(SRV_BUILTIN_MAX + srv->app->n_methods), sizeof *srv->methods);
     if (!srv->methods) return ls_fail(err, LS_ENOMEM, "out of memory");
-    memcpy(srv->methods, builtin, sizeof *builtin * (size_t)nb);
-    srv->n_methods = nb;
+    srv->n_methods = srv_builtin_methods(srv->cfg, srv->methods, SRV_BUILTIN_MAX);
     for (int i = 0; i < srv->app->n_methods; i++) {
         const srv_method *m = &srv->app->methods[i];
         int j = 0;

@@ -41,6 +41,26 @@ static void *signal_main(void *arg) {
     return NULL;
 }
 
+/* The startup line of what was loaded: the config file, the `models:` entries (those preloaded
+ * marked), how many avatars are in memory now, and the encoder of those entries (the listening
+ * line names avatars_root). */
+static void log_loaded(srv_log *log, const srv_config *cfg, const srv_app *app, const char *config_path) {
+    srv_app_health h = {0};
+    if (app->health) app->health(app->ctx, &h);
+    char ids[320] = "";
+    size_t used = 0;
+    for (int i = 0; i < cfg->n_models && used + 1 < sizeof ids; i++) {
+        const srv_model_cfg *m = &cfg->models[i];
+        int n = snprintf(ids + used, sizeof ids - used, "%s%s%s", i ? ", " : "", m->id,
+                         m->preload_model || m->preload_backgrounds ? " (preloaded)" : "");
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    srv_logf(log, SRV_LOG_INFO, "config %s; %d avatars loaded; models: %s; audio encoder %s",
+             config_path ? config_path : "(defaults)", h.loaded_models, cfg->n_models ? ids : "none",
+             cfg->audio_encoder);
+}
+
 static int usage(FILE *f, int rc) {
     fprintf(f, "usage: lipsyncd [--config FILE] [--listen HOST:PORT] [--check-config]\n");
     return rc;
@@ -91,12 +111,15 @@ int main(int argc, char **argv) {
     if (!srv || srv_server_start(srv, &err)) goto done;
     if (pthread_create(&sig_thread, NULL, signal_main, &sig)) goto done;
     sig_started = 1;
+    log_loaded(log, &cfg, &app, config_path); /* before "listening", which clients wait for */
     srv_logf(log, SRV_LOG_INFO, "lipsyncd listening on %s (%s%s), %d workers, queue %d, max message %d MiB, "
              "%d configured models, avatars_root %s", srv_server_address(srv),
              cfg.tls_cert[0] ? "TLS" : "plaintext", cfg.auth_token[0] ? ", bearer auth" : "",
              cfg.worker_count, cfg.queue_depth, cfg.max_message_size_mb, cfg.n_models, cfg.avatars_root);
     if (cfg.testing_enable_sleep)
         srv_logf(log, SRV_LOG_WARN, "test hook enabled: /lipsyncd.testing.Testing/Sleep");
+    if (srv_testing_alloc_counter_linked())
+        srv_logf(log, SRV_LOG_WARN, "test build: allocations counted, /lipsyncd.testing.Testing/AllocCount");
 
     pthread_mutex_lock(&sig.mu);
     while (!sig.signals) pthread_cond_wait(&sig.cond, &sig.mu);

@@ -52,7 +52,12 @@ int srv_server_draining(const srv_server *srv);
 /* The address actually bound ("127.0.0.1:41234" when the config asked for port 0). */
 const char *srv_server_address(const srv_server *srv);
 
-/* Built-in method table (builtin.c): health, the not-wired API methods, test hooks. */
-int srv_builtin_methods(const srv_config *cfg, const srv_method **out);
+/* Built-in method table (builtin.c): health, the not-wired API methods, and the test hooks the
+ * config or the build enables, copied into out (at most cap); returns how many. */
+#define SRV_BUILTIN_MAX 32
+int srv_builtin_methods(const srv_config *cfg, srv_method *out, int cap);
+
+/* Nonzero in lipsyncd_alloccount, the test build whose allocations are counted (AllocCount). */
+int srv_testing_alloc_counter_linked(void);
 
 #endif

@@ -244,14 +244,27 @@ class LipsyncdTest(unittest.TestCase):
         self.assertIn("nope.pem", p.stderr)
 
     def test_avatars(self):
-        with Lipsyncd() as s:
+        with Lipsyncd() as s:  # no avatars_root in the config: the build's demo avatar
             p = run_client("avatars", "--server", s.addr)
-        if p.returncode == 0:
-            self.assertRegex(p.stdout.splitlines()[0], r"^AVATAR +LOADED +FRAMES")
-        else:  # the rendering handlers are not wired yet: the status must still read cleanly
-            self.assertEqual(p.returncode, 1)
-            self.assertEqual(p.stderr, "lipsync client: UNIMPLEMENTED: "
-                                       "/lipsync.v1.LipSync/ListAvatars: not wired yet\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertRegex(lines[0], r"^AVATAR +LOADED +FRAMES")
+        self.assertTrue(any(line.split()[0] == "demo" for line in lines[1:]), p.stdout)
+
+    def test_render_against_the_real_server_with_both_apis(self):
+        # 1.2 s of a 200 Hz tone: 97 mel rows, int((97 - 16) / 80 * 25) + 2 = 27 frames.
+        wav = os.path.join(TMP, "tone.npy")
+        np.save(wav, (0.4 * np.sin(2 * np.pi * 200 * np.arange(19200) / 16000)).astype(np.float32))
+        with Lipsyncd() as s:
+            for api in ("v1", "compat"):
+                out = os.path.join(TMP, "real-%s.mp4" % api)
+                p = run_client("render", "--server", s.addr, "--avatar", "demo", "--audio", wav,
+                               "--out", out, "--api", api, "--timeout-ms", "170000", timeout=180)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                                        "-show_entries", "stream=nb_read_frames,width,height", "-of", "csv=p=0",
+                                        out], capture_output=True, text=True, check=True).stdout.strip()
+                self.assertEqual(probe, "1280,720,27", api)
 
     def test_usage_errors_exit_2(self):
         for args in (["bogus"], ["load"], ["render", "--avatar", "a"], ["health", "--api", "v3"],

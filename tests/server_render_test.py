@@ -421,6 +421,13 @@ class RenderTest(unittest.TestCase):
         z16 = self.srv.composite(audio_features=np.zeros((16, 32, 16, 16), "<f4").tobytes(), batch_size=16)
         self.assertEqual(short.composited_frames[13:], z16.composited_frames[13:])
         self.assertNotEqual(short.composited_frames[3], z16.composited_frames[3])
+        # A batch of 2 carries 1,280 samples, less than one mel window (3,000): it is padded with
+        # silence, so it equals Render of the same audio padded to 3,000 samples.
+        a = speech(1.0, seed=9)[:1280]
+        tiny = self.srv.composite(raw_audio=a.tobytes(), batch_size=2)
+        self.assertTrue(tiny.success, tiny.error)
+        padded = np.concatenate([a, np.zeros(3000 - 1280, a.dtype)])
+        self.assertEqual(list(tiny.composited_frames), [f.data for f in self.srv.render(samples=padded, max_frames=2).frames])
 
     def test_composite_errors_are_in_band(self):
         ok = speech(1.0).tobytes()

@@ -15,6 +15,7 @@
 #include "client/client_msg.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "lipsync/v1/lipsync.pb-c.h"
+#include "media/video_in.h"
 #include "monolithic.pb-c.h"
 
 void client_usage(FILE *out) {
@@ -291,6 +292,7 @@ int cmd_client(int argc, char **argv) {
         client_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    media_quiet_ffmpeg_logs();
     const char *sub = argv[1];
     static const char *const subs[] = {"render", "bench", "avatars", "health", "load", "unload", "stats"};
     int known = 0;

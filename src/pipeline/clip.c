@@ -23,7 +23,7 @@ int pipe_clip_features(pipe_worker *w, const float *pcm, size_t n_samples, float
     size_t frames = feat_frame_count(mel_frames);
     if (frames == 0)
         return ls_fail(err, LS_EINVAL, "audio too short: %zu samples at 16 kHz, need at least %d",
-                       n_samples, (FEAT_MEL_WINDOW - 1) * MEL_HOP);
+                       n_samples, PIPE_CLIP_MIN_SAMPLES);
     if (!w->enc_binding) return ls_fail(err, LS_EINTERNAL, "worker has no audio encoder bound");
     if (mel_compute(w->mel, pcm, n_samples, mel, mel_frames, err) != 0) return -1;
     for (size_t k0 = 0; k0 < frames; k0 += PIPE_ENC_BATCH) {

@@ -15,6 +15,9 @@
 #include "common/err.h"
 #include "pipeline/worker.h"
 
+/* The shortest clip that has a frame: 16 mel rows need 1 + n / 200 >= 16 samples. */
+#define PIPE_CLIP_MIN_SAMPLES 3000
+
 /* Video frames (25 fps) the reference produces for n_samples of 16 kHz audio; 0 if too short. */
 size_t pipe_clip_frames(size_t n_samples);
 

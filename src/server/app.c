@@ -32,10 +32,14 @@ int app_fail(srv_request *req, srv_response *resp, const ls_err *err) {
 }
 
 int app_clip_features(app_worker *w, const void *bytes, size_t n_bytes, pcm_format fmt, int rate,
-                      size_t *n_frames, ls_err *err) {
+                      size_t min_samples, size_t *n_frames, ls_err *err) {
     size_t n;
     if (pcm_convert(w->pcm, bytes, n_bytes, fmt, rate, 1, w->pcm_buf, w->max_samples, &n, err) != 0)
         return -1;
+    if (n < min_samples && min_samples <= w->max_samples) {
+        memset(w->pcm_buf + n, 0, (min_samples - n) * sizeof(float));
+        n = min_samples;
+    }
     return pipe_clip_features(w->pw, w->pcm_buf, n, w->mel, w->feats, n_frames, err);
 }
 

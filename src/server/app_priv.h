@@ -43,9 +43,10 @@ typedef struct app_worker {
 } app_worker;
 
 /* Audio of one request at 16 kHz -> the clip's encoder features in w->feats. The worker must
- * already be bound to the avatar's models. *n_frames gets the clip's video frames. */
+ * already be bound to the avatar's models. Audio shorter than min_samples (at 16 kHz) is padded
+ * with silence up to it (0: no padding). *n_frames gets the clip's video frames. */
 int app_clip_features(app_worker *w, const void *bytes, size_t n_bytes, pcm_format fmt, int rate,
-                      size_t *n_frames, ls_err *err);
+                      size_t min_samples, size_t *n_frames, ls_err *err);
 
 /* Maps an error to a gRPC status, turning LS_ECANCELLED into CANCELLED or DEADLINE_EXCEEDED as
  * the call says. */

@@ -6,6 +6,7 @@
 
 #include "audio/features.h"
 #include "monolithic.pb-c.h"
+#include "pipeline/clip.h"
 #include "server/app_priv.h"
 
 #define COMPAT_GPU_ID (-1) /* CPU inference: no GPU (Health lists no gpu_ids) */
@@ -71,7 +72,11 @@ static int compat_render(app *a, srv_request *req, const val_composite *v, const
         memcpy(w->audio_in, v->features, batch * ORT_UNET_AUDIO_ELEMS * sizeof(float));
     } else {
         size_t L;
-        if (app_clip_features(w, v->audio, v->audio_bytes, PCM_F32LE, v->sample_rate, &L, err) != 0) return -1;
+        /* A batch of 1-4 frames carries less audio (640 samples a frame) than one mel window
+         * needs; like any short clip it is padded with silence (docs/api.md). */
+        if (app_clip_features(w, v->audio, v->audio_bytes, PCM_F32LE, v->sample_rate, PIPE_CLIP_MIN_SAMPLES,
+                              &L, err) != 0)
+            return -1;
         for (size_t i = 0; i < batch; i++) compat_window(w->feats, L, i, w->audio_in + i * ORT_UNET_AUDIO_ELEMS);
     }
     const float *image_in = NULL;

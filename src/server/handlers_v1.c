@@ -94,7 +94,7 @@ static int v1_render_leased(app *a, srv_request *req, srv_response *resp, const 
     size_t n_frames;
     uint64_t ta = pipe_now_ns();
     if (reg_bind_worker(a->reg, &w->held, lease, w->pw, &err) != 0 ||
-        app_clip_features(w, v->audio, v->audio_bytes, v->format, v->sample_rate, &n_frames, &err) != 0)
+        app_clip_features(w, v->audio, v->audio_bytes, v->format, v->sample_rate, 0, &n_frames, &err) != 0)
         return app_fail(req, resp, &err);
     uint64_t audio_ns = pipe_now_ns() - ta;
     size_t count = v->frames < n_frames ? v->frames : n_frames;

@@ -29,8 +29,10 @@ int val_finite_f32(const uint8_t *bytes, size_t n_floats, float max_abs, const c
     return 0;
 }
 
-/* Shared by both APIs: byte count, rate, duration limit, and the 16 kHz length it gives. */
-static int check_audio(size_t n_bytes, size_t sample_size, int rate, const val_limits *lim,
+/* Shared by both APIs: byte count, rate, duration limit, and the 16 kHz length it gives. Audio
+ * shorter than one frame's window is refused, or, with pad_short (the Go API, whose batches of
+ * 1-4 frames always are), counted as padded with silence to PIPE_CLIP_MIN_SAMPLES. */
+static int check_audio(size_t n_bytes, size_t sample_size, int rate, const val_limits *lim, int pad_short,
                        size_t *samples_16k, size_t *clip_frames, ls_err *err) {
     if (n_bytes == 0) return ls_fail(err, LS_EINVAL, "audio is empty");
     if (n_bytes % sample_size)
@@ -44,6 +46,7 @@ static int check_audio(size_t n_bytes, size_t sample_size, int rate, const val_l
         return ls_fail(err, LS_EINVAL, "audio is %.2f s, longer than the limit of %g s (max_audio_seconds)",
                        secs, lim->max_audio_seconds);
     *samples_16k = pcm_output_bound(n, rate);
+    if (pad_short && *samples_16k < PIPE_CLIP_MIN_SAMPLES) *samples_16k = PIPE_CLIP_MIN_SAMPLES;
     *clip_frames = pipe_clip_frames(*samples_16k);
     if (*clip_frames == 0)
         return ls_fail(err, LS_EINVAL, "audio is %.3f s, too short for one video frame (0.19 s)", secs);
@@ -63,7 +66,7 @@ int val_render_request(const Lipsync__V1__RenderRequest *in, const val_limits *l
     case LIPSYNC__V1__AUDIO_ENCODING__AUDIO_ENCODING_F32LE: out->format = PCM_F32LE; sample_size = 4; break;
     default: return ls_fail(err, LS_EINVAL, "audio encoding %d: expected S16LE or F32LE", (int)a->encoding);
     }
-    if (check_audio(a->data.len, sample_size, a->sample_rate, lim, &out->samples_16k, &out->clip_frames, err))
+    if (check_audio(a->data.len, sample_size, a->sample_rate, lim, 0, &out->samples_16k, &out->clip_frames, err))
         return -1;
     if (out->format == PCM_F32LE && val_finite_f32(a->data.data, a->data.len / 4, PCM_MAX_ABS, "audio", err))
         return -1;
@@ -119,7 +122,7 @@ int val_composite_request(const Monolithic__CompositeBatchRequest *in, const val
     }
     if (!in->raw_audio.len) return ls_fail(err, LS_EINVAL, "raw_audio is empty (and no audio_features given)");
     out->sample_rate = in->sample_rate ? in->sample_rate : PCM_RATE;
-    if (check_audio(in->raw_audio.len, 4, out->sample_rate, lim, &out->samples_16k, &out->clip_frames, err))
+    if (check_audio(in->raw_audio.len, 4, out->sample_rate, lim, 1, &out->samples_16k, &out->clip_frames, err))
         return ls_wrap(err, "raw_audio");
     if (val_finite_f32(in->raw_audio.data, in->raw_audio.len / 4, PCM_MAX_ABS, "raw_audio", err)) return -1;
     out->audio = in->raw_audio.data;

@@ -27,6 +27,7 @@ void client_usage(FILE *out) {
             "           [--batch B]         concurrent load; throughput and latency percentiles\n"
             "  stream   --avatar ID --audio FILE [--chunk-ms 20] [--realtime] [--pacing realtime|burst]\n"
             "           [--out OUT.mp4] [--frames DIR] [--lookahead N] [--idle-detect] [--jpeg-quality Q]\n"
+            "           [--stats-ms MS]\n"
             "                               a live session (Stream): first-frame latency, jitter, drops\n"
             "  avatars  [--loaded-only]     list avatars (ListAvatars; --api compat: ListModels)\n"
             "  health                       grpc.health.v1 Check + monolithic Health; exit 0 if SERVING\n"
@@ -58,6 +59,7 @@ void client_usage(FILE *out) {
             "  --lookahead N        1..7 encoder rows of look-ahead (default 7, exact)\n"
             "  --idle-detect        silence gate: idle frames without UNet runs\n"
             "  --jpeg-quality Q     1..100 (default: the server's)\n"
+            "  --stats-ms MS        server statistics interval (default: the server's, 1000)\n"
             "  --timeout-ms MS      longest wait for any response before the call is cancelled\n",
             CLIENT_DEFAULT_SERVER, CLI_DEFAULT_TIMEOUT_MS, CLI_DEFAULT_MAX_MESSAGE_MB);
 }
@@ -78,7 +80,7 @@ static int parse_ll(const char *s, long long lo, long long hi, const char *name,
 static int client_parse(int argc, char **argv, client_opts *o) {
     enum { O_SERVER = 256, O_TOKEN, O_TLS_CA, O_TLS_NAME, O_TIMEOUT, O_MAXMSG, O_AVATAR, O_AUDIO,
            O_OUT, O_API, O_BATCH, O_START, O_THREADS, O_REQUESTS, O_LOADED, O_QUIET,
-           O_CHUNK, O_REALTIME, O_PACING, O_FRAMES, O_LOOKAHEAD, O_IDLE, O_QUALITY };
+           O_CHUNK, O_REALTIME, O_PACING, O_FRAMES, O_LOOKAHEAD, O_IDLE, O_QUALITY, O_STATS_MS };
     static const struct option longopts[] = {
         {"server", required_argument, 0, O_SERVER},   {"token", required_argument, 0, O_TOKEN},
         {"tls-ca", required_argument, 0, O_TLS_CA},   {"tls-name", required_argument, 0, O_TLS_NAME},
@@ -92,7 +94,7 @@ static int client_parse(int argc, char **argv, client_opts *o) {
         {"chunk-ms", required_argument, 0, O_CHUNK},  {"realtime", no_argument, 0, O_REALTIME},
         {"pacing", required_argument, 0, O_PACING},   {"frames", required_argument, 0, O_FRAMES},
         {"lookahead", required_argument, 0, O_LOOKAHEAD}, {"idle-detect", no_argument, 0, O_IDLE},
-        {"jpeg-quality", required_argument, 0, O_QUALITY},
+        {"jpeg-quality", required_argument, 0, O_QUALITY}, {"stats-ms", required_argument, 0, O_STATS_MS},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     const char *env_server = getenv("LIPSYNC_SERVER"), *env_token = getenv("LIPSYNC_TOKEN");
     *o = (client_opts){.conn = {.target = env_server && *env_server ? env_server : CLIENT_DEFAULT_SERVER,
@@ -134,6 +136,7 @@ static int client_parse(int argc, char **argv, client_opts *o) {
         case O_LOOKAHEAD: if (parse_ll(optarg, 1, 7, "--lookahead", &v)) return 2; o->lookahead = (int)v; break;
         case O_IDLE: o->idle_detect = 1; break;
         case O_QUALITY: if (parse_ll(optarg, 1, 100, "--jpeg-quality", &v)) return 2; o->jpeg_quality = (int)v; break;
+        case O_STATS_MS: if (parse_ll(optarg, 1, 3600000, "--stats-ms", &v)) return 2; o->stats_ms = (int)v; break;
         case 'h': client_usage(stdout); return 1;
         default: client_usage(stderr); return 2;
         }

@@ -24,7 +24,7 @@ typedef struct client_opts {
     /* stream */
     const char *frames_dir;
     int chunk_ms, realtime, pacing; /* pacing: -1 = follow --realtime, 0 burst, 1 realtime */
-    int lookahead, idle_detect, jpeg_quality;
+    int lookahead, idle_detect, jpeg_quality, stats_ms;
 } client_opts;
 
 void client_usage(FILE *out);

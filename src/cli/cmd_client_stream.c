@@ -112,7 +112,7 @@ int client_stream(cli_conn *conn, const client_opts *o) {
                         .realtime_send = o->realtime,
                         .pacing_realtime = o->pacing < 0 ? o->realtime : o->pacing,
                         .lookahead = o->lookahead, .idle_detect = o->idle_detect,
-                        .jpeg_quality = o->jpeg_quality, .keep_frames = o->out || o->frames_dir,
+                        .jpeg_quality = o->jpeg_quality, .stats_ms = o->stats_ms, .keep_frames = o->out || o->frames_dir,
                         .idle_timeout_ms = cli_conn_timeout_ms(conn)};
     cli_stream_result r;
     int rc = cli_stream_run(conn, &c, &r, &err);

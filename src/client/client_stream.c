@@ -91,6 +91,7 @@ static int sender(loop *L, double now, const grpc_metadata *md, size_t n_md, ls_
         sc.pacing = c->pacing_realtime ? LIPSYNC__V1__PACING__PACING_REALTIME : LIPSYNC__V1__PACING__PACING_BURST;
         sc.lookahead = c->lookahead;
         sc.idle_detect = c->idle_detect;
+        sc.stats_interval_ms = c->stats_ms;
         req.msg_case = LIPSYNC__V1__STREAM_REQUEST__MSG_CONFIG;
         req.config = &sc;
         L->step = SEND_AUDIO;
@@ -219,8 +220,8 @@ static int check_cfg(const cli_stream_cfg *c, ls_err *err) {
     if (c->chunk_ms < 1 || c->chunk_ms > CLI_STREAM_MAX_CHUNK_MS)
         return ls_fail(err, LS_EINVAL, "chunk length must be 1..%d ms", CLI_STREAM_MAX_CHUNK_MS);
     if (c->lookahead < 0 || c->lookahead > 7 || c->jpeg_quality < 0 || c->jpeg_quality > 100 ||
-        c->idle_timeout_ms <= 0)
-        return ls_fail(err, LS_EINVAL, "Stream: lookahead 0..7, JPEG quality 0..100, timeout > 0");
+        c->idle_timeout_ms <= 0 || c->stats_ms < 0)
+        return ls_fail(err, LS_EINVAL, "Stream: lookahead 0..7, JPEG quality 0..100, timeout > 0, stats >= 0");
     for (size_t i = 0; i < c->n_samples; i++)
         if (!isfinite(c->pcm[i])) return ls_fail(err, LS_EINVAL, "audio sample %zu is not finite", i);
     return 0;

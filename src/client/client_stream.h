@@ -33,6 +33,7 @@ typedef struct cli_stream_cfg {
     int lookahead;           /* 0..7 (0 = 7, exact) */
     int idle_detect;         /* StreamConfig.idle_detect */
     int jpeg_quality;        /* 0 = server default */
+    int stats_ms;            /* StreamConfig.stats_interval_ms: 0 = server default (1000) */
     int keep_frames;         /* 1: keep every frame's JPEG bytes in the result */
     int idle_timeout_ms;     /* > 0 */
 } cli_stream_cfg;

@@ -50,3 +50,18 @@ if "$PY" -c 'import matplotlib' 2>/dev/null; then
 else
   echo "chart skipped: python3-matplotlib is not installed (scripts/install-deps.sh installs it)" >&2
 fi
+
+# --- live sessions (Stream RPC): realtime first-frame latency, jitter, sessions without drops (demo
+# --- models); unet328 frames/s for 1/4/8 burst sessions, batching on vs off: bench/stream_bench.py.
+# Its figures go to their own results file, <date>-<commit>-stream.json (same format, same table).
+run_stream() {
+  if [ ! -x "$BUILD/lipsyncd" ] || [ ! -x "$BUILD/lipsync" ]; then
+    echo "stream section skipped: needs $BUILD/lipsyncd and $BUILD/lipsync; no figures recorded" >&2
+    return 0
+  fi
+  echo "stream section (demo models, then unet328; about 3 minutes)" >&2
+  "$PY" "$ROOT/bench/stream_bench.py" "$BUILD" "$parts/stream.json" ${BENCH_QUICK:+--quick}
+  "$PY" "$ROOT/bench/report.py" --out "${out%.json}-stream.json" --cpu "$cpu" --cores "$cores" \
+    --commit "$commit" --dirty "$dirty" "$parts/stream.json"
+}
+run_stream

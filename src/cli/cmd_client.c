@@ -1,6 +1,6 @@
 /* cmd_client.c - `lipsync client`: talks to a running lipsyncd over gRPC (src/client).
  *
- * Subcommands: render, bench (see cmd_client_render.c), avatars, health, load, unload, stats.
+ * Subcommands: render, bench (see cmd_client_render.c), stream (cmd_client_stream.c), avatars, health, load, unload, stats.
  * One option table serves all of them; each checks the options it needs. Exit status: 0 success,
  * 1 the server said no (non-OK status, in-band error, NOT_SERVING) or it is unreachable, 2 usage. */
 #include "cli/cmd_client.h"
@@ -26,6 +26,10 @@ void client_usage(FILE *out) {
             "           [--start-frame K]   render through the server, write an MP4 with the audio\n"
             "  bench    --avatar ID --audio FILE [--api v1|compat] [--threads N] [--requests M]\n"
             "           [--batch B]         concurrent load; throughput and latency percentiles\n"
+            "  stream   --avatar ID --audio FILE [--chunk-ms 20] [--realtime] [--pacing realtime|burst]\n"
+            "           [--out OUT.mp4] [--frames DIR] [--lookahead N] [--idle-detect] [--jpeg-quality Q]\n"
+            "           [--stats-ms MS]\n"
+            "                               a live session (Stream): first-frame latency, jitter, drops\n"
             "  avatars  [--loaded-only]     list avatars (ListAvatars; --api compat: ListModels)\n"
             "  health                       grpc.health.v1 Check + monolithic Health; exit 0 if SERVING\n"
             "  load     --avatar ID         load an avatar (LoadAvatar; --api compat: LoadModel)\n"
@@ -46,7 +50,18 @@ void client_usage(FILE *out) {
             "                       the server as a new clip (no context across chunk edges).\n"
             "  --start-frame K      avatar frame of the first output frame (default 0)\n"
             "  --threads N, --requests M   bench: N threads x M requests (default 4 x 10)\n"
-            "  --quiet              render: no per-request lines\n",
+            "  --quiet              render: no per-request lines\n\n"
+            "stream:\n"
+            "  --chunk-ms MS        audio chunk length, 1..10000 (default 20)\n"
+            "  --realtime           send each chunk at its wall-clock time (default: back to back)\n"
+            "  --pacing P           server output pacing: realtime (25 fps) or burst; default\n"
+            "                       realtime with --realtime, else burst\n"
+            "  --out OUT.mp4        write the frames with the audio; --frames DIR: NNNNNN.jpg by index\n"
+            "  --lookahead N        1..7 encoder rows of look-ahead (default 7, exact)\n"
+            "  --idle-detect        silence gate: idle frames without UNet runs\n"
+            "  --jpeg-quality Q     1..100 (default: the server's)\n"
+            "  --stats-ms MS        server statistics interval (default: the server's, 1000)\n"
+            "  --timeout-ms MS      longest wait for any response before the call is cancelled\n",
             CLIENT_DEFAULT_SERVER, CLI_DEFAULT_TIMEOUT_MS, CLI_DEFAULT_MAX_MESSAGE_MB);
 }
 
@@ -65,7 +80,8 @@ static int parse_ll(const char *s, long long lo, long long hi, const char *name,
 
 static int client_parse(int argc, char **argv, client_opts *o) {
     enum { O_SERVER = 256, O_TOKEN, O_TLS_CA, O_TLS_NAME, O_TIMEOUT, O_MAXMSG, O_AVATAR, O_AUDIO,
-           O_OUT, O_API, O_BATCH, O_START, O_THREADS, O_REQUESTS, O_LOADED, O_QUIET };
+           O_OUT, O_API, O_BATCH, O_START, O_THREADS, O_REQUESTS, O_LOADED, O_QUIET,
+           O_CHUNK, O_REALTIME, O_PACING, O_FRAMES, O_LOOKAHEAD, O_IDLE, O_QUALITY, O_STATS_MS };
     static const struct option longopts[] = {
         {"server", required_argument, 0, O_SERVER},   {"token", required_argument, 0, O_TOKEN},
         {"tls-ca", required_argument, 0, O_TLS_CA},   {"tls-name", required_argument, 0, O_TLS_NAME},
@@ -76,11 +92,15 @@ static int client_parse(int argc, char **argv, client_opts *o) {
         {"batch", required_argument, 0, O_BATCH},     {"start-frame", required_argument, 0, O_START},
         {"threads", required_argument, 0, O_THREADS}, {"requests", required_argument, 0, O_REQUESTS},
         {"loaded-only", no_argument, 0, O_LOADED},    {"quiet", no_argument, 0, O_QUIET},
+        {"chunk-ms", required_argument, 0, O_CHUNK},  {"realtime", no_argument, 0, O_REALTIME},
+        {"pacing", required_argument, 0, O_PACING},   {"frames", required_argument, 0, O_FRAMES},
+        {"lookahead", required_argument, 0, O_LOOKAHEAD}, {"idle-detect", no_argument, 0, O_IDLE},
+        {"jpeg-quality", required_argument, 0, O_QUALITY}, {"stats-ms", required_argument, 0, O_STATS_MS},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     const char *env_server = getenv("LIPSYNC_SERVER"), *env_token = getenv("LIPSYNC_TOKEN");
     *o = (client_opts){.conn = {.target = env_server && *env_server ? env_server : CLIENT_DEFAULT_SERVER,
                                 .token = env_token},
-                       .threads = 4, .requests = 10};
+                       .threads = 4, .requests = 10, .chunk_ms = 20, .pacing = -1};
     long long v;
     int c;
     optind = 1;
@@ -106,6 +126,18 @@ static int client_parse(int argc, char **argv, client_opts *o) {
         case O_REQUESTS: if (parse_ll(optarg, 1, 1000000, "--requests", &v)) return 2; o->requests = (int)v; break;
         case O_LOADED: o->loaded_only = 1; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_CHUNK: if (parse_ll(optarg, 1, 10000, "--chunk-ms", &v)) return 2; o->chunk_ms = (int)v; break;
+        case O_REALTIME: o->realtime = 1; break;
+        case O_PACING:
+            if (!strcmp(optarg, "realtime")) o->pacing = 1;
+            else if (!strcmp(optarg, "burst")) o->pacing = 0;
+            else { fprintf(stderr, "lipsync client: --pacing must be realtime or burst, got '%s'\n", optarg); return 2; }
+            break;
+        case O_FRAMES: o->frames_dir = optarg; break;
+        case O_LOOKAHEAD: if (parse_ll(optarg, 1, 7, "--lookahead", &v)) return 2; o->lookahead = (int)v; break;
+        case O_IDLE: o->idle_detect = 1; break;
+        case O_QUALITY: if (parse_ll(optarg, 1, 100, "--jpeg-quality", &v)) return 2; o->jpeg_quality = (int)v; break;
+        case O_STATS_MS: if (parse_ll(optarg, 1, 3600000, "--stats-ms", &v)) return 2; o->stats_ms = (int)v; break;
         case 'h': client_usage(stdout); return 1;
         default: client_usage(stderr); return 2;
         }
@@ -294,7 +326,7 @@ int cmd_client(int argc, char **argv) {
     }
     media_quiet_ffmpeg_logs();
     const char *sub = argv[1];
-    static const char *const subs[] = {"render", "bench", "avatars", "health", "load", "unload", "stats"};
+    static const char *const subs[] = {"render", "bench", "stream", "avatars", "health", "load", "unload", "stats"};
     int known = 0;
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) known |= !strcmp(sub, subs[i]);
     if (!known) {
@@ -313,6 +345,7 @@ int cmd_client(int argc, char **argv) {
     }
     if (!strcmp(sub, "render")) rc = client_render(conn, &o);
     else if (!strcmp(sub, "bench")) rc = client_bench(conn, &o);
+    else if (!strcmp(sub, "stream")) rc = client_stream(conn, &o);
     else if (!strcmp(sub, "avatars")) rc = do_avatars(conn, &o);
     else if (!strcmp(sub, "health")) rc = do_health(conn);
     else if (!strcmp(sub, "load")) rc = do_load(conn, &o, 1);

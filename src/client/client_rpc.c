@@ -41,8 +41,8 @@ const char *cli_status_name(int status) {
 }
 
 /* The ls_code a gRPC status stands for (inverse of the server's mapping, roughly). */
-static ls_code code_from_status(grpc_status_code s) {
-    switch (s) {
+ls_code cli_code_from_status(int s) {
+    switch ((grpc_status_code)s) {
     case GRPC_STATUS_INVALID_ARGUMENT: case GRPC_STATUS_OUT_OF_RANGE: return LS_EINVAL;
     case GRPC_STATUS_NOT_FOUND: return LS_ENOTFOUND;
     case GRPC_STATUS_RESOURCE_EXHAUSTED: return LS_ENOMEM;
@@ -136,6 +136,10 @@ void cli_conn_close(cli_conn *c) {
     grpc_shutdown_blocking(); /* a CLI exits next: let gRPC stop its threads first */
 }
 
+struct grpc_channel *cli_conn_channel(cli_conn *c) { return c->channel; }
+const char *cli_conn_auth(const cli_conn *c) { return c->auth_value; }
+int cli_conn_timeout_ms(const cli_conn *c) { return c->timeout_ms; }
+
 void cli_reply_free(cli_reply *r) {
     if (!r) return;
     free(r->data);
@@ -227,7 +231,7 @@ int cli_unary(cli_conn *c, const char *method, const void *req, size_t req_len, 
             r->status = CLI_STATUS_LOCAL;
             ls_fail(err, LS_EINTERNAL, "%s: the call did not complete", method);
         } else if (status != GRPC_STATUS_OK) {
-            ls_fail(err, code_from_status(status), "%s: %s", cli_status_name((int)status),
+            ls_fail(err, cli_code_from_status((int)status), "%s: %s", cli_status_name((int)status),
                     r->message[0] ? r->message : "(no message)");
         } else if (!recv_buf) {
             ls_fail(err, LS_EINTERNAL, "%s: status OK but no reply message", method);

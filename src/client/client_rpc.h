@@ -51,6 +51,15 @@ int cli_unary(cli_conn *c, const char *method, const void *req, size_t req_len, 
               ls_err *err);
 void cli_reply_free(cli_reply *reply);
 
+/* For streaming calls (client_stream.c), which run their own ops on the channel: the channel, the
+ * authorization metadata value ("Bearer ..." or NULL) and the per-call timeout in milliseconds. */
+struct grpc_channel *cli_conn_channel(cli_conn *c);
+const char *cli_conn_auth(const cli_conn *c);
+int cli_conn_timeout_ms(const cli_conn *c);
+
+/* The ls_code a gRPC status stands for (LS_EIO for the ones without a closer match). */
+ls_code cli_code_from_status(int status);
+
 /* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "LOCAL" for CLI_STATUS_LOCAL; "UNKNOWN" otherwise. */
 const char *cli_status_name(int status);
 

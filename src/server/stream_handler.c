@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/jpeg.h"
+#include "pipeline/encode.h"
 #include "lipsync/v1/lipsync.pb-c.h"
 #include "server/app_priv.h"
 #include "server/stream_call.h"
@@ -22,6 +22,7 @@
 #include "server/stream_session.h"
 
 #define POLL_NS 50000000LL
+#define STREAM_FRAME_NS 40000000ull /* one frame period at 25 fps */
 
 typedef struct sctx {
     app *a;
@@ -30,7 +31,8 @@ typedef struct sctx {
     int leased;
     sched *sc;
     stream_session *s;
-    jpeg_enc *jpeg;
+    pipe_jpeg_enc *jpeg;    /* through the avatar's spliced-JPEG set, as Render encodes */
+    int quality;
     uint8_t *pix;             /* RAW / FACE_PATCH output, width x height x 3 */
     ls_arena arena;
     ProtobufCAllocator pb;
@@ -117,7 +119,9 @@ static int send_frame(sctx *x, const sess_frame *f, ls_err *err) {
     size_t len;
     int w = f->width, h = f->height;
     if (x->output == LIPSYNC__V1__OUTPUT_KIND__OUTPUT_KIND_JPEG) {
-        if (jpeg_encode_bgr(x->jpeg, f->bgr, w, h, f->stride, &data, &len, err) != 0) return -2;
+        pipe_frame pf = {.index = f->index, .avatar_frame = f->avatar_frame, .bgr = f->bgr, .width = w,
+                         .height = h, .stride = f->stride, .box = x->lease.av->boxes[f->avatar_frame]};
+        if (pipe_jpeg_encode(x->jpeg, x->lease.jpeg, &pf, x->quality, &data, &len, err) != 0) return -2;
     } else if (x->output == LIPSYNC__V1__OUTPUT_KIND__OUTPUT_KIND_RAW_RGB24) {
         bgr_to_rgb(f->bgr, f->stride, w, h, x->pix);
         len = (size_t)w * h * 3;
@@ -191,9 +195,9 @@ static grpc_status_code start(sctx *x, const Lipsync__V1__StreamConfig *c) {
     if (sc.max_inflight > sc.queue_limit) sc.max_inflight = sc.queue_limit;
     if (!(x->s = sess_create(&sc, &err))) return fail_err(x, &err);
     sess_set_notify(x->s, on_ready, x->st);
-    int q = c->jpeg_quality ? c->jpeg_quality : cfg->jpeg_quality;
+    x->quality = c->jpeg_quality ? c->jpeg_quality : cfg->jpeg_quality;
     x->pix = malloc((size_t)av->width * av->height * 3);
-    if (!x->pix || !(x->jpeg = jpeg_enc_create(av->width, av->height, q, &err)))
+    if (!x->pix || !(x->jpeg = pipe_jpeg_enc_create(av->width, av->height, &err)))
         return err.code ? fail_err(x, &err) : fail_msg(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     srv_stream_note(x->st, "avatar=%s pacing=%s", c->avatar_id, sc.pacing ? "realtime" : "burst");
     return GRPC_STATUS_OK;
@@ -249,9 +253,12 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
     ls_err err = {0};
     sess_event e;
     sess_frame f;
+    uint64_t due = sess_next_due_ns(x->s); /* 0 unless realtime pacing holds a frame */
     if (srv_stream_writing(x->st)) {
-        /* Realtime and the client has not taken the last message: a due frame is dropped. */
-        if (sess_next_due_ns(x->s) && sess_next_due_ns(x->s) <= (uint64_t)now) {
+        /* Realtime and the client has still not taken the last message a whole frame period after
+         * a frame fell due: that frame is dropped and counted, so a slow reader never makes the
+         * session's queue grow. A send that is merely in flight at the due time only delays it. */
+        if (due && due + STREAM_FRAME_NS <= (uint64_t)now) {
             int r = sess_pop_frame(x->s, (uint64_t)now, &f, &err);
             if (r < 0) return fail_err(x, &err), -1;
             if (r == 1) x->send_dropped++;
@@ -259,7 +266,8 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
         return 0;
     }
     if (sess_pop_event(x->s, &e)) return send_event(x, &e) ? -1 : 1;
-    if (*want_stats || now >= *next_stats) {
+    /* A due frame goes before periodic statistics, so they never push a frame out of its slot. */
+    if ((*want_stats || now >= *next_stats) && !(due && due <= (uint64_t)now)) {
         *want_stats = 0;
         *next_stats = now + x->stats_ns;
         return send_stats(x) ? -1 : 1;
@@ -325,9 +333,14 @@ static grpc_status_code run(sctx *x) {
         }
         if (progress) continue;
         int64_t deadline = now + POLL_NS;
-        if (next_stats < deadline) deadline = next_stats;
-        uint64_t due = sess_next_due_ns(x->s);
-        if (due && (int64_t)due < deadline) deadline = (int64_t)due;
+        int64_t due = (int64_t)sess_next_due_ns(x->s);
+        if (srv_stream_writing(x->st)) {
+            /* The send's completion wakes this thread; only a frame's drop time needs a timer. */
+            if (due && due + (int64_t)STREAM_FRAME_NS < deadline) deadline = due + (int64_t)STREAM_FRAME_NS;
+        } else {
+            if (next_stats < deadline) deadline = next_stats;
+            if (due && due < deadline) deadline = due;
+        }
         srv_stream_wait(x->st, deadline);
     }
 }
@@ -351,7 +364,7 @@ int app_v1_stream(void *ctx, srv_stream *st) {
     sess_close(x.s);
     app_stream_release(x.a->stream, x.sc);
     if (x.leased) reg_release(x.a->reg, &x.lease, NULL);
-    jpeg_enc_destroy(x.jpeg);
+    pipe_jpeg_enc_free(x.jpeg);
     free(x.pix);
     arena_free(&x.arena);
     srv_stream_finish(st, code, code == GRPC_STATUS_OK ? "" : x.msg);

@@ -78,6 +78,13 @@ with open(os.path.join(DEMO, "manifest.json")) as f:
 m["unet"], m["encoder"] = os.path.join(MODELS, "demo_unet.onnx"), os.path.join(MODELS, "demo_encoder.onnx")
 with open(os.path.join(ROOT, "demo", "manifest.json"), "w") as f:
     json.dump(m, f)
+# A package whose UNet file is missing: a broken package, not an unknown avatar.
+small_avatar("nounet", 4)
+with open(os.path.join(ROOT, "nounet", "manifest.json")) as f:
+    m = json.load(f)
+m["unet"] = os.path.join(TMP, "missing_unet.onnx")
+with open(os.path.join(ROOT, "nounet", "manifest.json"), "w") as f:
+    json.dump(m, f)
 # A package outside the root, reachable through a symlink in it: must be refused.
 shutil.copytree(SMALL, os.path.join(TMP, "elsewhere"))
 os.symlink(os.path.join(TMP, "elsewhere"), os.path.join(ROOT, "escape"))
@@ -347,6 +354,7 @@ class RenderTest(unittest.TestCase):
             self.assertIn("avatar id", d)
         self.assertIn("outside avatars_root", self.code(C.INVALID_ARGUMENT, bad, avatar_id="escape", audio=audio_msg(ok)))
         self.assertIn("nobody", self.code(C.NOT_FOUND, bad, avatar_id="nobody", audio=audio_msg(ok)))
+        self.assertIn("missing_unet.onnx", self.code(C.FAILED_PRECONDITION, bad, avatar_id="nounet", audio=audio_msg(ok)))
         self.assertIn("encoding", self.code(C.INVALID_ARGUMENT, bad, avatar_id="small",
                                             audio=pb.Audio(data=ok.tobytes(), sample_rate=16000)))
         for rate in (7999, 48001, 0):

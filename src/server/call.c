@@ -142,7 +142,14 @@ static void on_accept(srv_call *c, int ok) {
     } else if (atomic_load(&srv->draining) && !(c->method && (c->method->flags & SRV_METHOD_DRAINING))) {
         finish_status(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
     } else if (c->smethod) {
-        if (srv_stream_begin(c, close_posted))
+        /* Streams hold their call slot for their whole life: past the session limit (plus a few
+         * waiting for their config) they are refused, so they never take the unary calls' slots. */
+        pthread_mutex_lock(&srv->mu);
+        int full = srv->streams >= srv->cfg->stream_max_sessions + SRV_STREAM_SPARE;
+        pthread_mutex_unlock(&srv->mu);
+        if (full)
+            finish_status(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many open streams");
+        else if (srv_stream_begin(c, close_posted))
             finish_status(c, GRPC_STATUS_UNAVAILABLE, "cannot start the stream's thread");
     } else {
         memset(&op, 0, sizeof op);

@@ -136,7 +136,7 @@ srv_server *srv_server_create(const srv_config *cfg, srv_app *app, srv_log *log,
     const char *colon = strrchr(cfg->listen, ':');
     snprintf(srv->address, sizeof srv->address, "%.*s:%d", (int)(colon - cfg->listen), cfg->listen, port);
 
-    srv->n_calls = cfg->worker_count + cfg->queue_depth + SPARE_SLOTS;
+    srv->n_calls = cfg->worker_count + cfg->queue_depth + SPARE_SLOTS + cfg->stream_max_sessions + SRV_STREAM_SPARE;
     srv->calls = calloc((size_t)srv->n_calls, sizeof *srv->calls);
     if (!srv->calls) { ls_fail(err, LS_ENOMEM, "out of memory"); goto fail; }
     for (int i = 0; i < srv->n_calls; i++) srv_call_init(&srv->calls[i], srv);

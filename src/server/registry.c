@@ -254,6 +254,9 @@ static int entry_load(reg_registry *r, reg_entry *e, ls_err *err) {
     e->state = ENTRY_UNLOADED;
     publish(r);
     pthread_cond_broadcast(&r->cond);
+    /* The id exists (entry_get found it), so a file missing or unreadable inside its package is a
+     * broken package (FAILED_PRECONDITION), not an unknown avatar (NOT_FOUND) or a bug (INTERNAL). */
+    if (err && (err->code == LS_ENOTFOUND || err->code == LS_EIO)) err->code = LS_EFORMAT;
     return ls_wrap(err, "avatar '%s'", e->id);
 }
 

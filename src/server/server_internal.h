@@ -12,6 +12,10 @@
 #include "server/queue.h"
 #include "server/server.h"
 
+/* Streaming calls admitted beyond stream.max_sessions: streams still waiting for their config
+ * (the session limit itself is checked once the config names a model). */
+#define SRV_STREAM_SPARE 4
+
 enum { TAG_ACCEPT, TAG_RECV, TAG_CLOSE, TAG_SEND, TAG_SHUTDOWN, TAG_SRECV, TAG_SSEND, TAG_SSTATUS };
 
 typedef struct srv_tag {

@@ -5,8 +5,9 @@
  * LS_EBUSY is kept and no further receive is posted until it goes in: that is the back-pressure
  * gRPC's flow control carries to the client), then, when no send is outstanding, send the next of:
  * an event, the statistics (every stats_interval_ms, on STATS, and once before the end), a frame
- * (sess_pop_frame; JPEG encoded here, off the I/O thread). Realtime: a frame due while a send is
- * still outstanding is dropped (slow reader) and counted. Sleeps until a completion, the session's
+ * (sess_pop_frame; JPEG encoded here, off the I/O thread). Realtime: a due frame goes before
+ * periodic statistics and waits for the send slot; it is dropped (slow reader) and counted only
+ * when the previous send is still outstanding a frame period later. Sleeps until a completion, the session's
  * notify (a frame became ready), the next due frame or a 50 ms poll (server shutdown).
  * Memory: per call, the session, a JPEG encoder, a frame buffer and an arena for the unpacked
  * requests, all made at config time; replies are gRPC slices. */
@@ -23,6 +24,7 @@
 
 #define POLL_NS 50000000LL
 #define STREAM_FRAME_NS 40000000ull /* one frame period at 25 fps */
+#define STREAM_CONFIG_NS 10000000000LL /* a stream must send its config within 10 s */
 
 typedef struct sctx {
     app *a;
@@ -284,8 +286,11 @@ static grpc_status_code run(sctx *x) {
     Lipsync__V1__StreamRequest *req = NULL;
     srv_stream_read(x->st);
     int r;
+    int64_t config_by = srv_stream_now_ns() + STREAM_CONFIG_NS;
     while ((r = next_request(x, &req)) == 0) {
         if (srv_stream_cancelled(x->st)) return fail_msg(x, GRPC_STATUS_CANCELLED, "ended before the config");
+        if (srv_stream_now_ns() > config_by)
+            return fail_msg(x, GRPC_STATUS_INVALID_ARGUMENT, "no config message within 10 s");
         srv_stream_wait(x->st, srv_stream_now_ns() + POLL_NS);
     }
     if (r == -2) return x->code;

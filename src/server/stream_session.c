@@ -175,11 +175,11 @@ static void job_done(sched_job *job, int rc, const ls_err *err) {
     s->inflight--;
     ls_err perr = {0};
     if (!s->failed && sess_pump(s, &perr) != 0) { s->failed = 1; s->fail_err = perr; }
-    void (*notify)(void *) = s->notify;
-    void *ctx = s->notify_ctx;
+    /* Notify before unlocking: once inflight is 0 and the lock is free, sess_close may return and
+     * the call (notify's ctx) may be freed. Lock order is s->mu, then the call's own lock. */
+    if (s->notify) s->notify(s->notify_ctx);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    if (notify) notify(ctx);
 }
 
 /* Makes room for one more entry; 0 when there is none (wait for the consumer or the workers). */

@@ -612,6 +612,17 @@ class RegistryTest(unittest.TestCase):
             self.assertIn("memory budget", r.error)
             self.assertEqual(s.v1.GetStats(pb.GetStatsRequest(), timeout=10).loaded_avatars, 0)
 
+    def test_a_load_that_cannot_fit_evicts_nothing(self):
+        # 50 MiB: the small avatar fits, the demo (~700 MiB) never can, so it must not cost the
+        # small one its place.
+        with Server(config("capacity:\n  max_memory_gb: 0.05\n")) as s:
+            s.render(max_frames=1)
+            with self.assertRaises(grpc.RpcError) as cm:
+                s.render(avatar="demo", max_frames=1, timeout=120)
+            self.assertEqual(cm.exception.code(), C.RESOURCE_EXHAUSTED)
+            loaded = [a.avatar_id for a in s.v1.ListAvatars(pb.ListAvatarsRequest(loaded_only=True), timeout=10).avatars]
+            self.assertEqual(loaded, ["small"])
+
     def test_load_and_unload_while_requests_run(self):
         with Server(config()) as s:
             a = speech(0.6, seed=7)

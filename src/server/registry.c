@@ -183,13 +183,28 @@ static int make_room(reg_registry *r, reg_entry *e, ls_err *err) {
     if (own > r->cfg.max_bytes)
         return ls_fail(err, LS_ENOMEM, "avatar '%s' needs %.1f MiB, more than the whole memory budget "
                        "(%.1f MiB, capacity.max_memory_gb)", e->id, own / 1048576.0, r->cfg.max_bytes / 1048576.0);
+    /* Evict nothing when even evicting every idle avatar (and, at best, its models) could not make
+     * room: a refused load must not cost other avatars their place. */
+    int loaded = 0, idle = 0;
+    size_t idle_bytes = 0;
+    for (int i = 0; i < r->n_entries; i++) {
+        const reg_entry *x = r->entries[i];
+        if (x->state != ENTRY_LOADED) continue;
+        loaded++;
+        if (x == e || x->refs || r->cfg.policy == SRV_EVICT_NONE) continue;
+        idle++;
+        idle_bytes += x->av_bytes + x->unet->bytes + x->encoder->bytes;
+    }
+    if (loaded - idle + 1 > r->cfg.max_models ||
+        (r->total_bytes > idle_bytes ? r->total_bytes - idle_bytes : 0) + e->av_bytes > r->cfg.max_bytes)
+        idle = -1; /* cannot fit: fail below without evicting */
     for (;;) {
-        int loaded = 0;
+        loaded = 0;
         for (int i = 0; i < r->n_entries; i++) loaded += r->entries[i]->state == ENTRY_LOADED;
         int count_ok = loaded + 1 <= r->cfg.max_models;
         int bytes_ok = r->total_bytes + e->av_bytes <= r->cfg.max_bytes;
         if (count_ok && bytes_ok) return 0;
-        reg_entry *v = victim(r, e);
+        reg_entry *v = idle < 0 ? NULL : victim(r, e);
         if (!v)
             return count_ok
                        ? ls_fail(err, LS_ENOMEM, "avatar '%s' (%.1f MiB) does not fit the memory budget: "
@@ -280,9 +295,13 @@ static int acquire(reg_registry *r, const char *id, int count, reg_lease *out, l
         return -1;
     }
     e->refs++;
-    e->last_tick = ++r->tick;
-    e->last_used_ms = unix_ms();
-    if (count) e->requests++;
+    /* A load (LoadAvatar) is not a use: it neither counts as a request nor moves last_used; a
+     * fresh load still starts at the young end of the LRU order. */
+    if (count || out->loaded_now) e->last_tick = ++r->tick;
+    if (count) {
+        e->requests++;
+        e->last_used_ms = unix_ms();
+    }
     *out = (reg_lease){.entry = e, .av = e->av, .prepared = e->prepared, .jpeg = e->jpeg,
                        .encoder = e->encoder, .unet = e->unet,
                        .loaded_now = out->loaded_now, .load_ms = out->load_ms};

@@ -1,5 +1,6 @@
 /* avatar_parts.c - an avatar from explicit frame, box and model paths (avatar_load_parts in
  * avatar.h): the layout the Go server's `models:` entries use, with no manifest to read. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,10 @@ static int parts_frames_folder(avatar *a, const char *dir, int max_frames, ls_er
     if (avatar_list_frames(dir, &names, &n, err) != 0) return -1;
     if (avatar_decoder_init(&dec, err) != 0) goto done;
     a->frame_count = max_frames > 0 && max_frames < n ? max_frames : n;
-    size_t len = strlen(dir) + 2;
-    char *path = malloc(len + 64);
+    size_t cap = strlen(dir) + 2 + NAME_MAX; /* dir / any file name in it */
+    char *path = malloc(cap);
     if (!path) { ls_fail(err, LS_ENOMEM, "out of memory"); goto done; }
-    snprintf(path, len + 64, "%s/%s", dir, names[0]);
+    snprintf(path, cap, "%s/%s", dir, names[0]);
     rc = avatar_image_size(&dec, path, &a->width, &a->height, err);
     if (rc == 0 && (a->width > AVATAR_MAX_DIM || a->height > AVATAR_MAX_DIM))
         rc = ls_fail(err, LS_EFORMAT, "%s is %dx%d, larger than %d", path, a->width, a->height, AVATAR_MAX_DIM);
@@ -26,7 +27,7 @@ static int parts_frames_folder(avatar *a, const char *dir, int max_frames, ls_er
     if (rc == 0 && !(a->frames = malloc(frame * (size_t)a->frame_count)))
         rc = ls_fail(err, LS_ENOMEM, "out of memory for %d frames of %dx%d", a->frame_count, a->width, a->height);
     for (int i = 0; rc == 0 && i < a->frame_count; i++) {
-        snprintf(path, len + 64, "%s/%s", dir, names[i]);
+        snprintf(path, cap, "%s/%s", dir, names[i]);
         rc = avatar_decode_image(&dec, path, (uint8_t *)avatar_frame(a, i), a->width, a->height, err);
     }
     free(path);

@@ -47,7 +47,8 @@ void srv_stream_wake(srv_stream *st);
 /* 0, 1 cancelled by the client, 2 deadline passed, 3 the server is past its shutdown grace. */
 int srv_stream_cancelled(const srv_stream *st);
 
-/* Sends the status (after any outstanding send) and waits until the call is complete. */
+/* Posts the status once any outstanding send has completed; returns without waiting for the
+ * call to complete (the call's thread does that before it frees the stream). */
 void srv_stream_finish(srv_stream *st, grpc_status_code code, const char *msg);
 
 /* The handler's part of the call's log line. */

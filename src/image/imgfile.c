@@ -142,15 +142,19 @@ static int check_image_args(const char *path, const uint8_t *bgr, int w, int h, 
     return 0;
 }
 
+void img_bgr_to_rgb(const uint8_t *bgr, size_t stride, int w, int h, uint8_t *dst) {
+    for (int y = 0; y < h; y++) {
+        const uint8_t *s = bgr + (size_t)y * stride;
+        uint8_t *d = dst + (size_t)y * w * 3;
+        for (int x = 0; x < w; x++) d[3 * x] = s[3 * x + 2], d[3 * x + 1] = s[3 * x + 1], d[3 * x + 2] = s[3 * x];
+    }
+}
+
 int img_write_png(const char *path, const uint8_t *bgr, int w, int h, size_t stride, ls_err *err) {
     if (check_image_args(path, bgr, w, h, stride, err)) return -1;
     uint8_t *rgb = malloc((size_t)w * h * 3);
     if (!rgb) return ls_fail(err, LS_ENOMEM, "%s: no memory", path);
-    for (int y = 0; y < h; y++) {
-        const uint8_t *s = bgr + (size_t)y * stride;
-        uint8_t *d = rgb + (size_t)y * w * 3;
-        for (int x = 0; x < w; x++) d[3 * x] = s[3 * x + 2], d[3 * x + 1] = s[3 * x + 1], d[3 * x + 2] = s[3 * x];
-    }
+    img_bgr_to_rgb(bgr, stride, w, h, rgb);
     FILE *f = fopen(path, "wb");
     spng_ctx *ctx = f ? spng_ctx_new(SPNG_CTX_ENCODER) : NULL;
     int ret = -1, rc = -1;

@@ -32,4 +32,9 @@ int img_write_png(const char *path, const uint8_t *bgr, int w, int h, size_t str
 int img_write_jpeg(const char *path, const uint8_t *bgr, int w, int h, size_t stride, int quality,
                    ls_err *err);
 
+/* Copies a w x h BGR image (rows `stride` bytes apart) to packed RGB24 (rows 3 * w bytes) in dst.
+ * Never allocates. For outputs that promise RGB (PNG files, the server's raw and face-patch
+ * frames). */
+void img_bgr_to_rgb(const uint8_t *bgr, size_t stride, int w, int h, uint8_t *dst);
+
 #endif

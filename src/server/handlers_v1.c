@@ -2,6 +2,7 @@
  * Errors are gRPC status codes (docs/api.md). */
 #include <string.h>
 
+#include "image/imgfile.h"
 #include "lipsync/v1/lipsync.pb-c.h"
 #include "server/app_priv.h"
 #include "server/server.h"
@@ -19,19 +20,6 @@ typedef struct v1_sink {
     Lipsync__V1__Box *boxes;
     size_t n, bytes, max_bytes;
 } v1_sink;
-
-/* BGR rows -> packed RGB24 (the reply's byte order). */
-static void bgr_to_rgb(const uint8_t *src, size_t stride, int w, int h, uint8_t *dst) {
-    for (int y = 0; y < h; y++) {
-        const uint8_t *s = src + (size_t)y * stride;
-        uint8_t *d = dst + (size_t)y * w * 3;
-        for (int x = 0; x < w; x++) {
-            d[3 * x] = s[3 * x + 2];
-            d[3 * x + 1] = s[3 * x + 1];
-            d[3 * x + 2] = s[3 * x];
-        }
-    }
-}
 
 static int v1_sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     v1_sink *s = ctx;
@@ -56,8 +44,8 @@ static int v1_sink_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     uint8_t *data = arena_alloc(s->req->arena, len, 16);
     if (!data) return ls_fail(err, LS_ENOMEM, "reply does not fit the worker arena after %zu frames", s->n);
     if (jpg) memcpy(data, jpg, len);
-    else if (s->output == VAL_OUT_RAW_RGB24) bgr_to_rgb(f->bgr, f->stride, w, h, data);
-    else bgr_to_rgb(f->bgr + (size_t)f->box.y1 * f->stride + (size_t)f->box.x1 * 3, f->stride, w, h, data);
+    else if (s->output == VAL_OUT_RAW_RGB24) img_bgr_to_rgb(f->bgr, f->stride, w, h, data);
+    else img_bgr_to_rgb(f->bgr + (size_t)f->box.y1 * f->stride + (size_t)f->box.x1 * 3, f->stride, w, h, data);
     s->bytes += len;
     Lipsync__V1__Frame *fr = &s->frames[s->n];
     lipsync__v1__frame__init(fr);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image/imgfile.h"
 #include "pipeline/encode.h"
 #include "lipsync/v1/lipsync.pb-c.h"
 #include "server/app_priv.h"
@@ -105,15 +106,6 @@ static int send_event(sctx *x, const sess_event *e) {
     return send_resp(x, &r);
 }
 
-/* BGR rows of a w x h region -> packed RGB24 (the reply's byte order, as Render). */
-static void bgr_to_rgb(const uint8_t *src, size_t stride, int w, int h, uint8_t *dst) {
-    for (int y = 0; y < h; y++) {
-        const uint8_t *s = src + (size_t)y * stride;
-        uint8_t *d = dst + (size_t)y * w * 3;
-        for (int i = 0; i < w; i++) d[3 * i] = s[3 * i + 2], d[3 * i + 1] = s[3 * i + 1], d[3 * i + 2] = s[3 * i];
-    }
-}
-
 static int send_frame(sctx *x, const sess_frame *f, ls_err *err) {
     Lipsync__V1__StreamFrame m = LIPSYNC__V1__STREAM_FRAME__INIT;
     Lipsync__V1__Box b = LIPSYNC__V1__BOX__INIT;
@@ -125,12 +117,12 @@ static int send_frame(sctx *x, const sess_frame *f, ls_err *err) {
                          .height = h, .stride = f->stride, .box = x->lease.av->boxes[f->avatar_frame]};
         if (pipe_jpeg_encode(x->jpeg, x->lease.jpeg, &pf, x->quality, &data, &len, err) != 0) return -2;
     } else if (x->output == LIPSYNC__V1__OUTPUT_KIND__OUTPUT_KIND_RAW_RGB24) {
-        bgr_to_rgb(f->bgr, f->stride, w, h, x->pix);
+        img_bgr_to_rgb(f->bgr, f->stride, w, h, x->pix);
         len = (size_t)w * h * 3;
     } else {
         ls_box bx = x->lease.av->boxes[f->avatar_frame];
         w = box_width(bx), h = box_height(bx);
-        bgr_to_rgb(f->bgr + (size_t)bx.y1 * f->stride + (size_t)bx.x1 * 3, f->stride, w, h, x->pix);
+        img_bgr_to_rgb(f->bgr + (size_t)bx.y1 * f->stride + (size_t)bx.x1 * 3, f->stride, w, h, x->pix);
         len = (size_t)w * h * 3;
         b.x1 = bx.x1, b.y1 = bx.y1, b.x2 = bx.x2, b.y2 = bx.y2;
         m.box = &b;

@@ -24,7 +24,9 @@ import unittest
 import cv2
 import grpc
 import numpy as np
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lipsyncd_harness as harness  # noqa: E402
 
 LIPSYNC, LIPSYNCD, PROTO_DIR, BUILD = sys.argv[1:5]
 del sys.argv[1:5]
@@ -35,9 +37,7 @@ NO_PROXY = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 1
 ENV = dict(os.environ, no_proxy="*", NO_PROXY="*")
 signal.alarm(170)
 
-assert protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + TMP, "--grpc_python_out=" + TMP,
-                    "lipsync/v1/lipsync.proto"]) == 0
-sys.path.insert(0, TMP)
+harness.gen_stubs(PROTO_DIR, TMP, ["lipsync/v1/lipsync.proto"])
 from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
 
 W, H, N = 320, 240, 10
@@ -84,37 +84,22 @@ def ref_frames(n16):
     return int((1 + n16 // 200 - 16) / 80.0 * 25) + 2
 
 
-class Server:
+class Server(harness.Lipsyncd):
+    """lipsyncd on the small avatar, 1 s shutdown grace; always killed (the exit is not checked here)."""
+
     def __init__(self, extra=""):
-        fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
-        with os.fdopen(fd, "w") as f:
-            f.write("server:\n  listen: 127.0.0.1:0\n  shutdown_grace_s: 1\navatars_root: %s\n%s" % (ROOT, extra))
-        self.log_path = self.config + ".log"
+        super().__init__(LIPSYNCD, "server:\n  listen: 127.0.0.1:0\n  shutdown_grace_s: 1\navatars_root: %s\n%s" % (ROOT, extra),
+                         TMP, check_exit=False)
 
     def __enter__(self):
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            with open(self.log_path) as f:
-                m = re.search(r"listening on [^ ]*:(\d+)", f.read())
-            if m:
-                self.addr = "127.0.0.1:%s" % m.group(1)
-                self.ch = grpc.insecure_channel(self.addr, options=NO_PROXY)
-                self.v1 = pbg.LipSyncStub(self.ch)
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.proc.kill()
-        raise AssertionError("lipsyncd did not start")
+        self.start()
+        self.ch = grpc.insecure_channel(self.addr, options=NO_PROXY)
+        self.v1 = pbg.LipSyncStub(self.ch)
+        return self
 
     def __exit__(self, *exc):
         self.ch.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+        self.stop()
 
     def client(self, *args, timeout=60):
         return subprocess.run([LIPSYNC, "client", "stream", "--server", self.addr] + list(args),

@@ -27,16 +27,15 @@ from concurrent import futures
 import cv2
 import grpc
 import numpy as np
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lipsyncd_harness as harness  # noqa: E402
 
 LIPSYNC, LIPSYNCD, PROTO_DIR = sys.argv[1], sys.argv[2], sys.argv[3]
 TMP = tempfile.mkdtemp(prefix="lipsync-client-test-")
 atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
-rc = protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + TMP, "monolithic.proto",
-                  "lipsync/v1/lipsync.proto"])
-assert rc == 0, "protoc failed"
-sys.path.insert(0, TMP)
+harness.gen_stubs(PROTO_DIR, TMP, ["monolithic.proto", "lipsync/v1/lipsync.proto"], grpc_stubs=False)
 import monolithic_pb2  # noqa: E402
 from lipsync.v1 import lipsync_pb2  # noqa: E402
 
@@ -100,68 +99,12 @@ def has_audio_stream(path):
     return p.stdout.strip() == "audio"
 
 
-SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
-
-
-def stop_and_check(proc, read_log, clean):
-    """Stops lipsyncd as an operator would (SIGTERM). When `clean` (the test itself passed), the
-    exit must be clean: status 0 and no sanitizer report in its log. Leaks are only reported at
-    exit (LeakSanitizer turns the status into 23), so a killed server would hide them."""
-    if proc.poll() is None:
-        if not clean:
-            proc.kill()
-        else:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError("lipsyncd did not exit within 30 s of SIGTERM:\n" + read_log())
-    if clean:
-        log = read_log()
-        if proc.returncode != 0 or SANITIZER_REPORT.search(log):
-            raise AssertionError("lipsyncd exited %d (want 0, no sanitizer report):\n%s" % (proc.returncode, log))
-
-
-class Lipsyncd:
+class Lipsyncd(harness.Lipsyncd):
     """The real server with a temp config; a context manager that stops it with SIGTERM and checks
     the exit was clean (killed instead when the test failed)."""
 
     def __init__(self, extra_yaml=""):
-        fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
-        with os.fdopen(fd, "w") as f:
-            f.write("server:\n  listen: 127.0.0.1:0\n" + extra_yaml)
-        self.log_path = self.config + ".log"
-
-    def __enter__(self):
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log,
-                                     stderr=self.log)
-        deadline = time.time() + 30  # an ASan build on a busy machine starts slowly
-        while time.time() < deadline:
-            with open(self.log_path) as f:
-                m = re.search(r"listening on [^ ]*:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-                self.addr = "127.0.0.1:%d" % self.port
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.proc.kill()
-        with open(self.log_path) as f:
-            raise AssertionError("lipsyncd did not start:\n" + f.read())
-
-    def read_log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def __exit__(self, exc_type, *exc):
-        try:
-            stop_and_check(self.proc, self.read_log, exc_type is None)
-        finally:
-            self.log.close()
+        super().__init__(LIPSYNCD, "server:\n  listen: 127.0.0.1:0\n" + extra_yaml, TMP)
 
 
 class LipsyncdTest(unittest.TestCase):

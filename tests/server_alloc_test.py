@@ -18,13 +18,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 import cv2
 import grpc
 import numpy as np
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lipsyncd_harness as harness  # noqa: E402
 
 LIPSYNCD, PROTO_DIR, BUILD = sys.argv[1:4]
 del sys.argv[1:4]
@@ -34,9 +35,7 @@ ROOT = os.path.join(TMP, "avatars")
 NO_PROXY = [("grpc.enable_http_proxy", 0)]
 signal.alarm(220)  # the whole file; ctest's TIMEOUT is 240
 
-assert protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + TMP, "--grpc_python_out=" + TMP,
-                    "monolithic.proto", "lipsync/v1/lipsync.proto"]) == 0
-sys.path.insert(0, TMP)
+harness.gen_stubs(PROTO_DIR, TMP, ["monolithic.proto", "lipsync/v1/lipsync.proto"])
 import monolithic_pb2 as mpb  # noqa: E402
 import monolithic_pb2_grpc as mpbg  # noqa: E402
 from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
@@ -74,21 +73,9 @@ def speech(seconds, seed):
 
 class AllocTest(unittest.TestCase):
     def setUp(self):
-        self.config = os.path.join(TMP, "lipsyncd.yaml")
-        with open(self.config, "w") as f:
-            f.write("server:\n  listen: 127.0.0.1:0\n  worker_count: 2\n  queue_depth: 8\navatars_root: %s\n" % ROOT)
-        self.log_path = os.path.join(TMP, "lipsyncd.log")
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while not hasattr(self, "ch"):
-            m = re.search(r"listening on [^ ]*:(\d+)", self.read_log())
-            if m:
-                self.ch = grpc.insecure_channel("127.0.0.1:" + m.group(1), options=NO_PROXY)
-            elif self.proc.poll() is not None or time.time() > deadline:
-                self.fail("lipsyncd did not start:\n" + self.read_log())
-            else:
-                time.sleep(0.02)
+        self.srv = harness.Lipsyncd(LIPSYNCD, "server:\n  listen: 127.0.0.1:0\n  worker_count: 2\n  queue_depth: 8\n"
+                                    "avatars_root: %s\n" % ROOT, TMP).start()
+        self.ch = grpc.insecure_channel(self.srv.addr, options=NO_PROXY)
         self.v1 = pbg.LipSyncStub(self.ch)
         self.mono = mpbg.MonolithicServiceStub(self.ch)
         self.count_rpc = self.ch.unary_unary("/lipsyncd.testing.Testing/AllocCount")
@@ -96,14 +83,10 @@ class AllocTest(unittest.TestCase):
     def tearDown(self):
         self.ch.close()
         # A clean exit: SIGTERM, exit 0 (under the sanitizers also: no leak at exit).
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        self.log.close()
-        self.assertEqual(rc, 0, self.read_log())
-
-    def read_log(self):
-        with open(self.log_path) as f:
-            return f.read()
+        self.srv.proc.send_signal(signal.SIGTERM)
+        rc = self.srv.proc.wait(timeout=30)
+        self.srv.log.close()
+        self.assertEqual(rc, 0, self.srv.read_log())
 
     def allocations(self, since=0):
         text = self.count_rpc(str(since).encode(), timeout=10).decode()

@@ -21,7 +21,9 @@ import unittest
 import cv2
 import grpc
 import numpy as np
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lipsyncd_harness as harness  # noqa: E402
 
 LIPSYNCD, LIPSYNC, PROTO_DIR, BUILD = sys.argv[1:5]
 del sys.argv[1:5]
@@ -32,10 +34,7 @@ ROOT = os.path.join(TMP, "avatars")
 NO_PROXY = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 100 << 20)]
 signal.alarm(280)  # the whole file; ctest's TIMEOUT is 300
 
-rc = protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + TMP, "--grpc_python_out=" + TMP,
-                  "monolithic.proto", "lipsync/v1/lipsync.proto"])
-assert rc == 0
-sys.path.insert(0, TMP)
+harness.gen_stubs(PROTO_DIR, TMP, ["monolithic.proto", "lipsync/v1/lipsync.proto"])
 import monolithic_pb2 as mpb  # noqa: E402
 import monolithic_pb2_grpc as mpbg  # noqa: E402
 from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
@@ -129,69 +128,24 @@ def audio_msg(samples, enc=F32, rate=16000):
     return pb.Audio(data=data, encoding=enc, sample_rate=rate)
 
 
-SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
-
-
-def stop_and_check(proc, read_log, clean):
-    """Stops lipsyncd as an operator would (SIGTERM). When `clean` (the test itself passed), the
-    exit must be clean: status 0 and no sanitizer report in its log. Leaks are only reported at
-    exit (LeakSanitizer turns the status into 23), so a killed server would hide them."""
-    if proc.poll() is None:
-        if not clean:
-            proc.kill()
-        else:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError("lipsyncd did not exit within 30 s of SIGTERM:\n" + read_log())
-    if clean:
-        log = read_log()
-        if proc.returncode != 0 or SANITIZER_REPORT.search(log):
-            raise AssertionError("lipsyncd exited %d (want 0, no sanitizer report):\n%s" % (proc.returncode, log))
-
-
-class Server:
+class Server(harness.Lipsyncd):
     """A lipsyncd process (context manager): stopped with SIGTERM and checked for a clean exit
     when the test passed, killed when it failed."""
 
     def __init__(self, yaml_text):
-        fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
-        with os.fdopen(fd, "w") as f:
-            f.write(yaml_text)
-        self.log_path = self.config + ".log"
+        super().__init__(LIPSYNCD, yaml_text, TMP)
 
     def __enter__(self):
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            m = re.search(r"listening on [^ ]*:(\d+)", self.read_log())
-            if m:
-                self.port = int(m.group(1))
-                self.ch = grpc.insecure_channel("127.0.0.1:%d" % self.port, options=NO_PROXY)
-                self.v1 = pbg.LipSyncStub(self.ch)
-                self.mono = mpbg.MonolithicServiceStub(self.ch)
-                return self
-            if self.proc.poll() is not None:
-                raise AssertionError("lipsyncd exited %d:\n%s" % (self.proc.returncode, self.read_log()))
-            time.sleep(0.02)
-        self.proc.kill()
-        raise AssertionError("lipsyncd did not start:\n" + self.read_log())
+        self.start()
+        self.ch = grpc.insecure_channel("127.0.0.1:%d" % self.port, options=NO_PROXY)
+        self.v1 = pbg.LipSyncStub(self.ch)
+        self.mono = mpbg.MonolithicServiceStub(self.ch)
+        return self
 
     def __exit__(self, exc_type, *exc):
         if hasattr(self, "ch"):
             self.ch.close()
-        try:
-            stop_and_check(self.proc, self.read_log, exc_type is None)
-        finally:
-            self.log.close()
-
-    def read_log(self):
-        with open(self.log_path) as f:
-            return f.read()
+        self.stop(exc_type is None)
 
     def render(self, avatar="small", samples=None, timeout=60, **kw):
         samples = speech(1.0) if samples is None else samples

@@ -6,7 +6,6 @@ port is read from the startup log line), and always kills it. The whole run is b
 alarm. The test-only Sleep method (testing.enable_sleep_method) holds workers on demand.
 """
 import atexit
-import importlib.util
 import os
 import re
 import shutil
@@ -19,7 +18,9 @@ import time
 import unittest
 
 import grpc
-from grpc_tools import protoc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lipsyncd_harness as harness  # noqa: E402
 
 LIPSYNCD, PROTO_DIR = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="lipsyncd-test-")
@@ -28,93 +29,25 @@ SLEEP = "/lipsyncd.testing.Testing/Sleep"
 NO_PROXY = [("grpc.enable_http_proxy", 0)]
 
 
-def _gen(out, *protos):
-    os.makedirs(out, exist_ok=True)
-    rc = protoc.main(["protoc", "-I" + PROTO_DIR, "--python_out=" + out, "--grpc_python_out=" + out]
-                     + list(protos))
-    assert rc == 0, "protoc failed for %s" % (protos,)
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_gen(os.path.join(TMP, "stubs"), "monolithic.proto", "lipsync/v1/lipsync.proto")
+harness.gen_stubs(PROTO_DIR, os.path.join(TMP, "stubs"), ["monolithic.proto", "lipsync/v1/lipsync.proto"])
 # grpc/health/v1 would shadow the grpc package if put on sys.path: load the message module alone.
-_gen(os.path.join(TMP, "health"), "grpc/health/v1/health.proto")
-sys.path.insert(0, os.path.join(TMP, "stubs"))
+harness.gen_stubs(PROTO_DIR, os.path.join(TMP, "health"), ["grpc/health/v1/health.proto"], on_path=False)
 import monolithic_pb2  # noqa: E402
 import monolithic_pb2_grpc  # noqa: E402
 from lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc  # noqa: E402
 
-health_pb2 = _load("health_pb2", os.path.join(TMP, "health", "grpc", "health", "v1", "health_pb2.py"))
+health_pb2 = harness.load_module("health_pb2", os.path.join(TMP, "health", "grpc", "health", "v1", "health_pb2.py"))
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
-
-
-def stop_and_check(proc, read_log, clean):
-    """Stops lipsyncd as an operator would (SIGTERM). When `clean` (the test itself passed), the
-    exit must be clean: status 0 and no sanitizer report in its log. Leaks are only reported at
-    exit (LeakSanitizer turns the status into 23), so a killed server would hide them."""
-    if proc.poll() is None:
-        if not clean:
-            proc.kill()
-        else:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError("lipsyncd did not exit within 30 s of SIGTERM:\n" + read_log())
-    if clean:
-        log = read_log()
-        if proc.returncode != 0 or SANITIZER_REPORT.search(log):
-            raise AssertionError("lipsyncd exited %d (want 0, no sanitizer report):\n%s" % (proc.returncode, log))
-
-
-class Server:
+class Server(harness.Lipsyncd):
     """A lipsyncd process with a temp config; a context manager that stops it with SIGTERM and
     checks it exited cleanly (killed instead when the test failed)."""
 
     def __init__(self, yaml_text, tls=False):
-        fd, self.config = tempfile.mkstemp(suffix=".yaml", dir=TMP)
-        with os.fdopen(fd, "w") as f:
-            f.write(yaml_text)
-        self.log_path = self.config + ".log"
+        super().__init__(LIPSYNCD, yaml_text, TMP)
         self.tls = tls
-
-    def __enter__(self):
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([LIPSYNCD, "--config", self.config], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30  # an ASan build on a busy machine starts slowly
-        while time.time() < deadline:
-            m = re.search(r"listening on [^ ]*:(\d+)", self.read_log())
-            if m:
-                self.port = int(m.group(1))
-                return self
-            if self.proc.poll() is not None:
-                raise AssertionError("lipsyncd exited %d:\n%s" % (self.proc.returncode, self.read_log()))
-            time.sleep(0.02)
-        self.proc.kill()
-        raise AssertionError("lipsyncd did not start:\n" + self.read_log())
-
-    def __exit__(self, exc_type, *exc):
-        try:
-            stop_and_check(self.proc, self.read_log, exc_type is None)
-        finally:
-            self.log.close()
-
-    def read_log(self):
-        with open(self.log_path) as f:
-            return f.read()
 
     def channel(self, root_cert=None):
         if root_cert:

@@ -36,4 +36,4 @@ bench: deps
 	bench/run.sh build-bench
 
 clean:
-	rm -rf $(BUILD) build-bench
+	rm -rf $(BUILD) build-asan build-bench

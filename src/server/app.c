@@ -15,7 +15,6 @@ static const srv_method METHODS[] = {
     {"/lipsync.v1.LipSync/ListAvatars", app_v1_list_avatars, 0},
     {"/lipsync.v1.LipSync/LoadAvatar", app_v1_load_avatar, 0},
     {"/lipsync.v1.LipSync/UnloadAvatar", app_v1_unload_avatar, 0},
-    {"/lipsync.v1.LipSync/GetStats", app_v1_get_stats, SRV_METHOD_INLINE},
     {"/monolithic.MonolithicService/InferBatchComposite", app_compat_infer, 0},
     {"/monolithic.MonolithicService/ListModels", app_compat_list_models, 0},
     {"/monolithic.MonolithicService/LoadModel", app_compat_load_model, 0},
@@ -90,6 +89,7 @@ static void app_health(void *ctx, srv_app_health *out) {
     out->ready = true; /* preloads run in srv_app_create, before the server listens */
     out->loaded_models = reg_loaded_count(a->reg);
     out->max_models = a->cfg->max_models;
+    out->memory_bytes = (long long)reg_total_bytes(a->reg);
     out->n_gpus = 0;   /* CPU inference */
 }
 

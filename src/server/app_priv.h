@@ -57,7 +57,6 @@ int app_v1_render(void *ctx, srv_request *req, srv_response *resp);
 int app_v1_list_avatars(void *ctx, srv_request *req, srv_response *resp);
 int app_v1_load_avatar(void *ctx, srv_request *req, srv_response *resp);
 int app_v1_unload_avatar(void *ctx, srv_request *req, srv_response *resp);
-int app_v1_get_stats(void *ctx, srv_request *req, srv_response *resp);
 struct srv_stream;
 int app_v1_stream(void *ctx, struct srv_stream *st); /* stream_handler.c */
 int app_compat_infer(void *ctx, srv_request *req, srv_response *resp);

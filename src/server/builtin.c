@@ -56,8 +56,8 @@ static int mono_health(void *app, srv_request *req, srv_response *resp) {
     return srv_response_pack(resp, &out.base);
 }
 
-/* lipsync.v1.LipSync/GetStats from what the transport knows; the app may replace it to add
- * avatar memory figures. */
+/* lipsync.v1.LipSync/GetStats: the transport's counters plus the app's health figures (loaded
+ * avatars, their memory). */
 static int v1_get_stats(void *app, srv_request *req, srv_response *resp) {
     (void)app;
     if (!srv_request_unpack(req, &lipsync__v1__get_stats_request__descriptor, resp)) return -1;
@@ -76,6 +76,7 @@ static int v1_get_stats(void *app, srv_request *req, srv_response *resp) {
     out.queue_length = st.queue_length;
     out.loaded_avatars = h.loaded_models;
     out.max_avatars = h.max_models;
+    out.memory_bytes = h.memory_bytes;
     out.memory_budget_bytes = (int64_t)(req->server->cfg->max_memory_gb * 1073741824.0);
     out.serving = st.serving;
     return srv_response_pack(resp, &out.base);

@@ -227,26 +227,3 @@ int app_v1_unload_avatar(void *ctx, srv_request *req, srv_response *resp) {
     if (deferred) srv_response_note(resp, "deferred");
     return srv_response_pack(resp, &out.base);
 }
-
-/* GetStats: the transport's counters plus the registry's (replaces the built-in one). */
-int app_v1_get_stats(void *ctx, srv_request *req, srv_response *resp) {
-    app *a = ctx;
-    if (!srv_request_unpack(req, &lipsync__v1__get_stats_request__descriptor, resp)) return -1;
-    srv_stats st;
-    srv_server_stats(req->server, &st);
-    Lipsync__V1__GetStatsResponse out = LIPSYNC__V1__GET_STATS_RESPONSE__INIT;
-    out.uptime_ms = st.uptime_ms;
-    out.requests_total = st.requests_total;
-    out.requests_failed = st.requests_failed;
-    out.requests_rejected = st.requests_rejected;
-    out.workers = st.workers;
-    out.workers_busy = st.workers_busy;
-    out.queue_depth = st.queue_depth;
-    out.queue_length = st.queue_length;
-    out.loaded_avatars = reg_loaded_count(a->reg);
-    out.max_avatars = a->cfg->max_models;
-    out.memory_bytes = (int64_t)reg_total_bytes(a->reg);
-    out.memory_budget_bytes = (int64_t)(a->cfg->max_memory_gb * 1073741824.0);
-    out.serving = st.serving;
-    return srv_response_pack(resp, &out.base);
-}

@@ -28,6 +28,7 @@ typedef struct srv_app_health {
     bool ready;                 /* preloads finished: grpc.health reports SERVING */
     int loaded_models;
     int max_models;
+    long long memory_bytes;     /* held by loaded avatars and their models (GetStats) */
     int n_gpus;
     int gpu_ids[SRV_MAX_GPUS];
     float gpu_memory_used_gb[SRV_MAX_GPUS];

@@ -10,7 +10,6 @@ JPEG frames of the same audio, decoded, pixel for pixel (tolerance 0); both enco
 frame with the server's JPEG settings, so decoded pixels are equal whatever encoder path Render
 takes (byte equality is reported, not required).
 """
-import json
 import os
 import re
 import signal
@@ -40,24 +39,11 @@ signal.alarm(170)
 harness.gen_stubs(PROTO_DIR, TMP, ["lipsync/v1/lipsync.proto"])
 from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
 
-W, H, N = 320, 240, 10
+W, H, N = harness.SMALL_W, harness.SMALL_H, harness.SMALL_N
 
 
 def small_avatar(name, seed):
-    d = os.path.join(ROOT, name)
-    os.makedirs(os.path.join(d, "frames"))
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
-    boxes = []
-    for i in range(N):
-        cv2.imwrite(os.path.join(d, "frames", "%04d.png" % i), np.roll(base, 3 * i, axis=1))
-        boxes.append([90 + i, 50 + i, 230 + i, 190 + i])
-    with open(os.path.join(d, "crop_rects.json"), "w") as f:
-        json.dump(boxes, f)
-    with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump({"name": name, "fps": 25, "width": W, "height": H, "frame_count": N, "frames": "frames",
-                   "boxes": "crop_rects.json", "unet": os.path.join(MODELS, "demo_unet.onnx"),
-                   "encoder": os.path.join(MODELS, "demo_encoder.onnx")}, f)
+    return harness.small_avatar(ROOT, MODELS, name, seed)
 
 
 small_avatar("small", 1)

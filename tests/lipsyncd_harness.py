@@ -4,10 +4,12 @@
 - Lipsyncd: a lipsyncd process with a temp config; port 0, the bound port read from its
   "listening on ...:PORT" startup line (.port, .addr, .proc, .read_log()).
 - stop_and_check / SANITIZER_REPORT: a clean exit on SIGTERM (status 0, no sanitizer report).
+- small_avatar: a small avatar package (10 PNG frames of 320x240, moving boxes, the demo models).
 
 Test files import it after putting the tests folder on sys.path.
 """
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -16,7 +18,35 @@ import sys
 import tempfile
 import time
 
+import cv2
+import numpy as np
 from grpc_tools import protoc
+
+SMALL_W, SMALL_H, SMALL_N = 320, 240, 10
+
+
+def small_avatar(root, models, name, seed, box_shift=0):
+    """root/name: SMALL_N PNG frames of smooth random texture (shifted 3 px a frame), 140x140 boxes
+    that move one pixel a frame from (90 + box_shift, 50), the build's demo models. -> (dir, boxes)"""
+    d = os.path.join(root, name)
+    os.makedirs(os.path.join(d, "frames"))
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (SMALL_W, SMALL_H),
+                      interpolation=cv2.INTER_CUBIC)
+    boxes = []
+    for i in range(SMALL_N):
+        cv2.imwrite(os.path.join(d, "frames", "%04d.png" % i), np.roll(base, 3 * i, axis=1))
+        x1, y1 = 90 + box_shift + i, 50 + i
+        boxes.append([x1, y1, x1 + 140, y1 + 140])
+    with open(os.path.join(d, "crop_rects.json"), "w") as f:
+        json.dump(boxes, f)
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump({"name": name, "fps": 25, "width": SMALL_W, "height": SMALL_H, "frame_count": SMALL_N,
+                   "frames": "frames", "boxes": "crop_rects.json",
+                   "unet": os.path.join(models, "demo_unet.onnx"),
+                   "encoder": os.path.join(models, "demo_encoder.onnx")}, f)
+    return d, boxes
+
 
 SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
 START_TIMEOUT_S = 30  # an ASan build on a busy machine starts slowly

@@ -9,7 +9,6 @@ clients must leave the count unchanged. Excluded from the claim, by design: List
 the avatars folder: opendir), requests at other sample rates (the resampler cache may create a
 context for a new rate), and loads/evictions (they allocate the avatar).
 """
-import json
 import os
 import re
 import shutil
@@ -20,7 +19,6 @@ import tempfile
 import threading
 import unittest
 
-import cv2
 import grpc
 import numpy as np
 
@@ -40,25 +38,11 @@ import monolithic_pb2 as mpb  # noqa: E402
 import monolithic_pb2_grpc as mpbg  # noqa: E402
 from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
 
-W, H, N = 320, 240, 10
+W, H, N = harness.SMALL_W, harness.SMALL_H, harness.SMALL_N
 
 
 def small_avatar(name):
-    """10 PNG frames of smooth texture, moving boxes, the build's demo models."""
-    d = os.path.join(ROOT, name)
-    os.makedirs(os.path.join(d, "frames"))
-    rng = np.random.default_rng(1)
-    base = cv2.resize(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
-    boxes = []
-    for i in range(N):
-        cv2.imwrite(os.path.join(d, "frames", "%04d.png" % i), np.roll(base, 3 * i, axis=1))
-        boxes.append([90 + i, 50 + i, 230 + i, 190 + i])
-    with open(os.path.join(d, "crop_rects.json"), "w") as f:
-        json.dump(boxes, f)
-    with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump({"name": name, "fps": 25, "width": W, "height": H, "frame_count": N, "frames": "frames",
-                   "boxes": "crop_rects.json", "unet": os.path.join(MODELS, "demo_unet.onnx"),
-                   "encoder": os.path.join(MODELS, "demo_encoder.onnx")}, f)
+    return harness.small_avatar(ROOT, MODELS, name, 1)
 
 
 small_avatar("small")

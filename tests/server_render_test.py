@@ -41,28 +41,11 @@ from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
 
 S16, F32 = pb.AUDIO_ENCODING_S16LE, pb.AUDIO_ENCODING_F32LE
 C = grpc.StatusCode
-W, H, N = 320, 240, 10
+W, H, N = harness.SMALL_W, harness.SMALL_H, harness.SMALL_N
 
 
 def small_avatar(name, seed, box_shift=0):
-    """10 PNG frames (smooth random texture), boxes that move a little, the demo models."""
-    d = os.path.join(ROOT, name)
-    os.makedirs(os.path.join(d, "frames"))
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
-    boxes = []
-    for i in range(N):
-        img = np.roll(base, 3 * i, axis=1)
-        cv2.imwrite(os.path.join(d, "frames", "%04d.png" % i), img)
-        x1, y1 = 90 + box_shift + i, 50 + i
-        boxes.append([x1, y1, x1 + 140, y1 + 140])
-    with open(os.path.join(d, "crop_rects.json"), "w") as f:
-        json.dump(boxes, f)
-    with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump({"name": name, "fps": 25, "width": W, "height": H, "frame_count": N, "frames": "frames",
-                   "boxes": "crop_rects.json", "unet": os.path.join(MODELS, "demo_unet.onnx"),
-                   "encoder": os.path.join(MODELS, "demo_encoder.onnx")}, f)
-    return d, boxes
+    return harness.small_avatar(ROOT, MODELS, name, seed, box_shift)
 
 
 SMALL, SMALL_BOXES = small_avatar("small", 1)

@@ -8,7 +8,6 @@ Identity is checked on RAW_RGB24 output against v1 Render's RAW_RGB24 output of 
 both carry the composited pixels before any encoder, so the comparison is exact (tolerance 0) and
 independent of how Render encodes JPEG (it may splice); JPEG output only adds the encoder.
 """
-import json
 import os
 import queue
 import signal
@@ -18,7 +17,6 @@ import threading
 import time
 import unittest
 
-import cv2
 import grpc
 import numpy as np
 
@@ -37,26 +35,13 @@ harness.gen_stubs(PROTO_DIR, TMP, ["lipsync/v1/lipsync.proto"])
 from lipsync.v1 import lipsync_pb2 as pb, lipsync_pb2_grpc as pbg  # noqa: E402
 
 C = grpc.StatusCode
-W, H, N = 320, 240, 10
+W, H, N = harness.SMALL_W, harness.SMALL_H, harness.SMALL_N
 RAW = pb.OUTPUT_KIND_RAW_RGB24
 CTL = pb.Control
 
 
 def small_avatar(name, seed):
-    d = os.path.join(ROOT, name)
-    os.makedirs(os.path.join(d, "frames"))
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
-    boxes = []
-    for i in range(N):
-        cv2.imwrite(os.path.join(d, "frames", "%04d.png" % i), np.roll(base, 3 * i, axis=1))
-        boxes.append([90 + i, 50 + i, 230 + i, 190 + i])
-    with open(os.path.join(d, "crop_rects.json"), "w") as f:
-        json.dump(boxes, f)
-    with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump({"name": name, "fps": 25, "width": W, "height": H, "frame_count": N, "frames": "frames",
-                   "boxes": "crop_rects.json", "unet": os.path.join(MODELS, "demo_unet.onnx"),
-                   "encoder": os.path.join(MODELS, "demo_encoder.onnx")}, f)
+    return harness.small_avatar(ROOT, MODELS, name, seed)
 
 
 small_avatar("small", 1)

@@ -54,7 +54,7 @@ static int time_model(ort_model *m, int batch, int repeats, double out[3], ls_er
     }
     out_buf = malloc((size_t)batch * ort_role_output_elems(role) * sizeof(float));
     if (!t || !out_buf) goto done;
-    b = ort_binding_create(m, batch, in, out_buf, err);
+    b = ort_binding_create(m, batch, (void *const *)in, out_buf, err);
     if (!b || ort_binding_run(b, batch, err) != 0) goto done; /* warm-up: first run sizes ORT's arena */
     for (int r = 0; r < repeats; r++) {
         double t0 = now_ms();

@@ -5,7 +5,8 @@
 #   bench_image        prep / paste / TurboJPEG on synthetic frames
 #   bench_infer        encoder and UNet under several ONNX Runtime settings
 #   bench_jpeg_splice  incremental JPEG against full-frame encoders on synthetic frames
-set(LS_BENCH_TARGETS bench_stages bench_audio bench_image bench_infer bench_jpeg_splice)
+#   bench_gpu          the UNet on CUDA per setting, and its accuracy (scripts/gpu-check.sh)
+set(LS_BENCH_TARGETS bench_stages bench_audio bench_image bench_infer bench_jpeg_splice bench_gpu)
 foreach(b ${LS_BENCH_TARGETS})
   add_executable(${b} EXCLUDE_FROM_ALL ${CMAKE_SOURCE_DIR}/bench/${b}.c)
   target_link_libraries(${b} PRIVATE lipsync_core)

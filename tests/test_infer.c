@@ -47,7 +47,7 @@ static float *run_model(ort_model *m, int max_batch, int n, float *const *inputs
     ort_role role = ort_model_role(m);
     float *out = calloc((size_t)max_batch * ort_role_output_elems(role), sizeof *out);
     ls_err e = {0};
-    ort_binding *b = out ? ort_binding_create(m, max_batch, inputs, out, &e) : NULL;
+    ort_binding *b = out ? ort_binding_create(m, max_batch, (void *const *)inputs, out, &e) : NULL;
     if (!b || ort_binding_run(b, n, &e) != 0) {
         fprintf(stderr, "  run: %s\n", e.msg);
         free(out);
@@ -187,7 +187,7 @@ TEST(binding_rejects_batches_outside_its_range_and_counts_runs) {
     static float mel[2 * ORT_ENC_MEL_ELEMS], feat[2 * ORT_ENC_FEAT_ELEMS];
     float *in = mel;
     ls_err e = {0};
-    ort_binding *b = ort_binding_create(m, 2, &in, feat, &e);
+    ort_binding *b = ort_binding_create(m, 2, (void *const *)&in, feat, &e);
     CHECK(b, "binding: %s", e.msg);
     int r0 = ort_binding_run(b, 0, &e), r3 = ort_binding_run(b, 3, &e);
     int ok = ort_binding_run(b, 2, &e) == 0 && ort_binding_run(b, 1, &e) == 0;

@@ -1,54 +1,142 @@
 /* ort_binding.c - per-worker tensor views over caller buffers, and running the model on them.
  *
- * Why Run() with pre-made OrtValues and not IoBinding: on the CPU execution provider both let ORT
- * read our inputs and write its output straight into caller memory (an OrtValue passed in
- * `outputs` is used as is). Run() keeps no per-call ORT state, so one set of tensor views per batch
- * size (made once, at binding creation) serves every call, and several workers can call Run on the
- * shared session at once. IoBinding would have to be re-bound whenever the batch size changes and
- * only pays off for device memory (a CUDA EP keeping outputs on the GPU); switching to it later is
- * local to this file. */
+ * CPU: Run() with pre-made OrtValues, not IoBinding. On the CPU provider both let ORT read our
+ * inputs and write its output straight into caller memory, and Run() keeps no per-call ORT state,
+ * so one set of tensor views per batch size (made once, here) serves every call, and several
+ * workers can call Run on the shared session at once.
+ *
+ * CUDA (EP-device API): the binding also owns one device buffer per tensor, sized for max_batch,
+ * from ORT's shared allocator for that GPU, with device views and one IoBinding per batch size
+ * bound to them. A run copies the host inputs in (CopyTensors, through the provider's own data
+ * transfer), runs with the IoBinding, and copies the output out. The device addresses of a batch
+ * size never change, which is what CUDA graph replay requires (graph id = the view index + 1).
+ * CUDA through the classic options has no device tensors: Run() on host views, ORT copies. */
 #include "infer/ort_model_priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #include <time.h>
 
 #define MAX_BATCH_LIMIT 4096
+#define NT_MAX (MAX_INPUTS + 1)
+
+typedef struct {
+    OrtAllocator *alloc; /* ORT's shared allocator of the model's GPU (not ours to release) */
+    const OrtMemoryInfo *mem;
+    void *buf[NT_MAX];   /* device copies of the tensors, max_batch items each */
+    OrtValue **views;    /* like ort_binding.views, over buf */
+    OrtIoBinding **iob;  /* one per view set */
+    OrtRunOptions **ro;  /* one per view set: its CUDA graph id */
+} device_side;
 
 struct ort_binding {
     ort_model *m;
     int max_batch, n_in, chunk; /* chunk: items per Run (model's fixed batch), 0 when dynamic */
     OrtMemoryInfo *mem;
-    float *in[MAX_INPUTS], *out;
-    /* views[k * (n_in + 1) + j]: tensor j (inputs then output). Dynamic: k = batch - 1, a view of
-     * the first k + 1 items. Fixed: k = chunk index, a view of items k*chunk .. (k+1)*chunk - 1. */
+    uint8_t *buf[NT_MAX];       /* caller's buffers: inputs then output */
+    /* views[k * nt + j]: tensor j (inputs then output). Dynamic: k = batch - 1, a view of the first
+     * k + 1 items. Fixed: k = chunk index, a view of items k*chunk .. (k+1)*chunk - 1. */
     OrtValue **views;
     int n_views;
     /* Fixed batch N > 1 only: one N-item copy area for the last, partial chunk. */
-    float *stage[MAX_INPUTS + 1];
-    OrtValue *stage_views[MAX_INPUTS + 1];
+    uint8_t *stage[NT_MAX];
+    OrtValue *stage_views[NT_MAX];
+    device_side *dev;           /* NULL unless the model runs on CUDA through the EP-device API */
 };
 
-static float *tensor_base(const ort_binding *b, int j) { return j < b->n_in ? b->in[j] : b->out; }
 static const tensor_spec *tensor_of(const ort_binding *b, int j) {
     const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
     return j < b->n_in ? &s->in[j] : &s->out;
 }
 
-static int make_view(ort_binding *b, int j, float *data, int items, OrtValue **out, ls_err *err) {
+static size_t item_bytes(const ort_binding *b, int j) {
+    const tensor_spec *t = tensor_of(b, j);
+    return ort_spec_elems(t) * ort_spec_elem_size(t);
+}
+
+static int make_view(ort_binding *b, const OrtMemoryInfo *mem, int j, void *data, int items, OrtValue **out,
+                     ls_err *err) {
     const tensor_spec *t = tensor_of(b, j);
     int64_t shape[4];
     memcpy(shape, t->dims, sizeof shape);
     shape[0] = items;
-    size_t bytes = (size_t)items * ort_spec_elems(t) * sizeof(float);
     return ort_check(b->m->rt,
-                     b->m->api->CreateTensorWithDataAsOrtValue(b->mem, data, bytes, shape, (size_t)t->rank,
-                                                               ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, out),
+                     b->m->api->CreateTensorWithDataAsOrtValue(mem, data, (size_t)items * item_bytes(b, j), shape,
+                                                               (size_t)t->rank, t->type, out),
                      err, "creating a tensor view");
 }
 
-ort_binding *ort_binding_create(ort_model *m, int max_batch, float *const *inputs, float *output, ls_err *err) {
+/* Views over `base` buffers for every view set (see ort_binding.views). */
+static int make_views(ort_binding *b, const OrtMemoryInfo *mem, uint8_t *const *base, OrtValue **views, ls_err *err) {
+    int nt = b->n_in + 1;
+    for (int k = 0; k < b->n_views; k++)
+        for (int j = 0; j < nt; j++) {
+            size_t off = b->chunk ? (size_t)k * (size_t)b->chunk * item_bytes(b, j) : 0;
+            int items = b->chunk ? b->chunk : k + 1;
+            if (make_view(b, mem, j, base[j] + off, items, &views[k * nt + j], err) != 0) return -1;
+        }
+    return 0;
+}
+
+static int device_create(ort_binding *b, ls_err *err) {
+    const OrtApi *api = b->m->api;
+    ort_runtime *rt = b->m->rt;
+    device_side *d = calloc(1, sizeof *d);
+    int nt = b->n_in + 1;
+    if (!d) return ls_fail(err, LS_ENOMEM, "allocating a device binding");
+    b->dev = d;
+    d->mem = api->EpDevice_MemoryInfo(b->m->ep_device, OrtDeviceMemoryType_DEFAULT);
+    if (!d->mem) return ls_fail(err, LS_EMODEL, "the CUDA provider reports no device memory");
+    if (ort_check(rt, api->GetSharedAllocator(ort_runtime_env(rt), d->mem, &d->alloc), err,
+                  "getting the GPU allocator") != 0)
+        return -1;
+    if (!d->alloc) return ls_fail(err, LS_EMODEL, "no shared allocator for the GPU");
+    for (int j = 0; j < nt; j++) {
+        size_t bytes = (size_t)b->max_batch * item_bytes(b, j);
+        if (!(d->buf[j] = d->alloc->Alloc(d->alloc, bytes)))
+            return ls_fail(err, LS_ENOMEM, "allocating %zu bytes on GPU %d", bytes, b->m->ep.device_id);
+    }
+    d->views = calloc((size_t)(b->n_views * nt), sizeof *d->views);
+    d->iob = calloc((size_t)b->n_views, sizeof *d->iob);
+    d->ro = calloc((size_t)b->n_views, sizeof *d->ro);
+    if (!d->views || !d->iob || !d->ro) return ls_fail(err, LS_ENOMEM, "allocating device views");
+    if (make_views(b, d->mem, (uint8_t *const *)d->buf, d->views, err) != 0) return -1;
+    const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
+    for (int k = 0; k < b->n_views; k++) {
+        OrtStatus *st = api->CreateIoBinding(b->m->session, &d->iob[k]);
+        for (int j = 0; j < b->n_in && !st; j++) st = api->BindInput(d->iob[k], s->in[j].name, d->views[k * nt + j]);
+        if (!st) st = api->BindOutput(d->iob[k], s->out.name, d->views[k * nt + b->n_in]);
+        if (!st) st = api->CreateRunOptions(&d->ro[k]);
+        char id[16];
+        snprintf(id, sizeof id, "%d", b->m->ep.cuda_graph > 0 ? k + 1 : -1);
+        if (!st) st = api->AddRunConfigEntry(d->ro[k], "gpu_graph_id", id);
+        if (ort_check(rt, st, err, "binding device tensors") != 0) return -1;
+    }
+    return 0;
+}
+
+static void device_destroy(ort_binding *b) {
+    device_side *d = b->dev;
+    if (!d) return;
+    const OrtApi *api = b->m->api;
+    int nt = b->n_in + 1;
+    for (int k = 0; k < b->n_views; k++) {
+        if (d->iob && d->iob[k]) api->ReleaseIoBinding(d->iob[k]);
+        if (d->ro && d->ro[k]) api->ReleaseRunOptions(d->ro[k]);
+    }
+    if (d->views)
+        for (int i = 0; i < b->n_views * nt; i++)
+            if (d->views[i]) api->ReleaseValue(d->views[i]);
+    for (int j = 0; j < nt; j++)
+        if (d->buf[j]) d->alloc->Free(d->alloc, d->buf[j]);
+    free(d->views);
+    free(d->iob);
+    free(d->ro);
+    free(d);
+}
+
+ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs, void *output, ls_err *err) {
     if (!m || !inputs || !output || max_batch < 1 || max_batch > MAX_BATCH_LIMIT) {
         ls_fail(err, LS_EINVAL, "ort_binding_create: need a model, buffers and 1 <= max_batch <= %d (got %d)",
                 MAX_BATCH_LIMIT, max_batch);
@@ -63,13 +151,13 @@ ort_binding *ort_binding_create(ort_model *m, int max_batch, float *const *input
     b->max_batch = max_batch;
     b->n_in = ORT_ROLE_SPECS[m->role].n_in;
     b->chunk = m->batch;
-    b->out = output;
+    b->buf[b->n_in] = output;
     for (int j = 0; j < b->n_in; j++) {
         if (!inputs[j]) {
             ls_fail(err, LS_EINVAL, "ort_binding_create: input %d is NULL", j);
             goto fail;
         }
-        b->in[j] = inputs[j];
+        b->buf[j] = inputs[j];
     }
     if (ort_check(m->rt, m->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &b->mem), err,
                   "creating CPU memory info") != 0)
@@ -81,23 +169,18 @@ ort_binding *ort_binding_create(ort_model *m, int max_batch, float *const *input
         ls_fail(err, LS_ENOMEM, "allocating tensor views");
         goto fail;
     }
-    for (int k = 0; k < b->n_views; k++)
-        for (int j = 0; j < nt; j++) {
-            size_t per_item = ort_spec_elems(tensor_of(b, j));
-            float *data = tensor_base(b, j) + (b->chunk ? (size_t)k * (size_t)b->chunk * per_item : 0);
-            int items = b->chunk ? b->chunk : k + 1;
-            if (make_view(b, j, data, items, &b->views[k * nt + j], err) != 0) goto fail;
-        }
+    if (make_views(b, b->mem, b->buf, b->views, err) != 0) goto fail;
     if (b->chunk > 1) {
         for (int j = 0; j < nt; j++) {
-            b->stage[j] = calloc((size_t)b->chunk * ort_spec_elems(tensor_of(b, j)), sizeof(float));
+            b->stage[j] = calloc((size_t)b->chunk, item_bytes(b, j));
             if (!b->stage[j]) {
                 ls_fail(err, LS_ENOMEM, "allocating the %d-item staging area", b->chunk);
                 goto fail;
             }
-            if (make_view(b, j, b->stage[j], b->chunk, &b->stage_views[j], err) != 0) goto fail;
+            if (make_view(b, b->mem, j, b->stage[j], b->chunk, &b->stage_views[j], err) != 0) goto fail;
         }
     }
+    if (m->ep_device && device_create(b, err) != 0) goto fail;
     return b;
 fail:
     ort_binding_destroy(b);
@@ -107,11 +190,12 @@ fail:
 void ort_binding_destroy(ort_binding *b) {
     if (!b) return;
     const OrtApi *api = b->m->api;
+    device_destroy(b);
     if (b->views)
         for (int i = 0; i < b->n_views * (b->n_in + 1); i++)
             if (b->views[i]) api->ReleaseValue(b->views[i]);
     free(b->views);
-    for (int j = 0; j <= MAX_INPUTS; j++) {
+    for (int j = 0; j < NT_MAX; j++) {
         if (b->stage_views[j]) api->ReleaseValue(b->stage_views[j]);
         free(b->stage[j]);
     }
@@ -120,6 +204,7 @@ void ort_binding_destroy(ort_binding *b) {
 }
 
 int ort_binding_max_batch(const ort_binding *b) { return b->max_batch; }
+int ort_binding_on_device(const ort_binding *b) { return b->dev != NULL; }
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -127,19 +212,41 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One ORT Run over views[0 .. n_in-1] -> views[n_in]. */
-static int run_views(ort_binding *b, OrtValue **views, ls_err *err) {
+/* On the GPU: host inputs -> device view set k, run, device output -> host. */
+static OrtStatus *run_device(ort_binding *b, OrtValue **host, int k) {
+    const OrtApi *api = b->m->api;
+    device_side *d = b->dev;
+    OrtEnv *env = ort_runtime_env(b->m->rt);
+    int nt = b->n_in + 1;
+    OrtValue **dv = &d->views[k * nt];
+    OrtStatus *st = api->CopyTensors(env, (const OrtValue *const *)host, dv, NULL, (size_t)b->n_in);
+    if (!st) st = api->RunWithBinding(b->m->session, d->ro[k], d->iob[k]);
+    if (!st) st = api->CopyTensors(env, (const OrtValue *const *)&dv[b->n_in], &host[b->n_in], NULL, 1);
+    return st;
+}
+
+/* One run over host views[0 .. n_in-1] -> views[n_in]; k is the view set (device side). */
+static int run_views(ort_binding *b, OrtValue **views, int k, ls_err *err) {
     const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
     const char *in_names[MAX_INPUTS];
     for (int j = 0; j < b->n_in; j++) in_names[j] = s->in[j].name;
     uint64_t t0 = now_ns();
-    OrtStatus *st = b->m->api->Run(b->m->session, NULL, in_names, (const OrtValue *const *)views, (size_t)b->n_in,
-                                   &s->out.name, 1, &views[b->n_in]);
+    OrtStatus *st = b->dev ? run_device(b, views, k)
+                           : b->m->api->Run(b->m->session, NULL, in_names, (const OrtValue *const *)views,
+                                            (size_t)b->n_in, &s->out.name, 1, &views[b->n_in]);
     atomic_fetch_add(&b->m->run_ns, now_ns() - t0);
     if (!st) return 0;
-    char what[1100];
-    snprintf(what, sizeof what, "running %s '%s'", ort_role_name(b->m->role), b->m->path);
+    char what[1300];
+    snprintf(what, sizeof what, "running %s '%s' on %s", ort_role_name(b->m->role), b->m->path, b->m->ep_desc);
     return ort_check(b->m->rt, st, err, what);
+}
+
+int ort_binding_run_resident(ort_binding *b, int batch, ls_err *err) {
+    if (!b || !b->dev || b->chunk || batch < 1 || batch > b->max_batch) return ort_binding_run(b, batch, err);
+    uint64_t t0 = now_ns();
+    OrtStatus *st = b->m->api->RunWithBinding(b->m->session, b->dev->ro[batch - 1], b->dev->iob[batch - 1]);
+    atomic_fetch_add(&b->m->run_ns, now_ns() - t0);
+    return ort_check(b->m->rt, st, err, "running on device-resident tensors");
 }
 
 int ort_binding_run(ort_binding *b, int batch, ls_err *err) {
@@ -147,22 +254,23 @@ int ort_binding_run(ort_binding *b, int batch, ls_err *err) {
         return ls_fail(err, LS_EINVAL, "ort_binding_run: batch %d outside 1..%d", batch, b ? b->max_batch : 0);
     int nt = b->n_in + 1, rc = 0;
     if (!b->chunk) {
-        rc = run_views(b, &b->views[(batch - 1) * nt], err);
+        rc = run_views(b, &b->views[(batch - 1) * nt], batch - 1, err);
     } else {
         int full = batch / b->chunk, rest = batch % b->chunk;
-        for (int k = 0; k < full && rc == 0; k++) rc = run_views(b, &b->views[k * nt], err);
+        for (int k = 0; k < full && rc == 0; k++) rc = run_views(b, &b->views[k * nt], k, err);
         if (rc == 0 && rest) {
-            /* The model takes exactly `chunk` items: copy the tail in, pad with zeros, copy back. */
+            /* The model takes exactly `chunk` items: copy the tail in, pad with zeros, copy back.
+             * On the GPU the stage goes through view set 0 (same shape and addresses). */
             size_t first = (size_t)full * (size_t)b->chunk;
             for (int j = 0; j < b->n_in; j++) {
-                size_t per = ort_spec_elems(tensor_of(b, j));
-                memcpy(b->stage[j], b->in[j] + first * per, (size_t)rest * per * sizeof(float));
-                memset(b->stage[j] + (size_t)rest * per, 0, (size_t)(b->chunk - rest) * per * sizeof(float));
+                size_t per = item_bytes(b, j);
+                memcpy(b->stage[j], b->buf[j] + first * per, (size_t)rest * per);
+                memset(b->stage[j] + (size_t)rest * per, 0, (size_t)(b->chunk - rest) * per);
             }
-            rc = run_views(b, b->stage_views, err);
+            rc = run_views(b, b->stage_views, 0, err);
             if (rc == 0) {
-                size_t per = ort_spec_elems(tensor_of(b, b->n_in));
-                memcpy(b->out + first * per, b->stage[b->n_in], (size_t)rest * per * sizeof(float));
+                size_t per = item_bytes(b, b->n_in);
+                memcpy(b->buf[b->n_in] + first * per, b->stage[b->n_in], (size_t)rest * per);
             }
         }
     }

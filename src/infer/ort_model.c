@@ -9,12 +9,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const role_spec ORT_ROLE_SPECS[2] = {
-    [ORT_ROLE_ENCODER] = {1, {{"mel_spectrogram", 4, {-1, 1, 80, 16}}}, {"audio_features", 2, {-1, 512}}},
+#define F32 ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+#define U8 ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8
+const role_spec ORT_ROLE_SPECS[ORT_ROLE_COUNT] = {
+    [ORT_ROLE_ENCODER] = {1, {{"mel_spectrogram", F32, 4, {-1, 1, 80, 16}}}, {"audio_features", F32, 2, {-1, 512}}},
     [ORT_ROLE_UNET] = {2,
-                       {{"input", 4, {-1, 6, 320, 320}}, {"audio", 4, {-1, 32, 16, 16}}},
-                       {"output", 4, {-1, 3, 320, 320}}},
+                       {{"input", F32, 4, {-1, 6, 320, 320}}, {"audio", F32, 4, {-1, 32, 16, 16}}},
+                       {"output", F32, 4, {-1, 3, 320, 320}}},
+    [ORT_ROLE_UNET_U8] = {2,
+                          {{"crop_u8", U8, 4, {-1, 328, 328, 3}}, {"audio", F32, 4, {-1, 32, 16, 16}}},
+                          {"output_u8", U8, 4, {-1, 320, 320, 3}}},
 };
+#undef F32
+#undef U8
 
 size_t ort_spec_elems(const tensor_spec *t) {
     size_t n = 1;
@@ -22,9 +29,21 @@ size_t ort_spec_elems(const tensor_spec *t) {
     return n;
 }
 
+size_t ort_spec_elem_size(const tensor_spec *t) {
+    return t->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 ? 1 : sizeof(float);
+}
+
 int ort_role_input_count(ort_role role) { return ORT_ROLE_SPECS[role].n_in; }
 size_t ort_role_input_elems(ort_role role, int i) { return ort_spec_elems(&ORT_ROLE_SPECS[role].in[i]); }
 size_t ort_role_output_elems(ort_role role) { return ort_spec_elems(&ORT_ROLE_SPECS[role].out); }
+size_t ort_role_input_bytes(ort_role role, int i) {
+    const tensor_spec *t = &ORT_ROLE_SPECS[role].in[i];
+    return ort_spec_elems(t) * ort_spec_elem_size(t);
+}
+size_t ort_role_output_bytes(ort_role role) {
+    const tensor_spec *t = &ORT_ROLE_SPECS[role].out;
+    return ort_spec_elems(t) * ort_spec_elem_size(t);
+}
 const char *ort_role_name(ort_role role) { return role == ORT_ROLE_ENCODER ? "audio encoder" : "UNet"; }
 
 /* Formats a spec as "[B,1,80,16]" for messages. */
@@ -50,9 +69,9 @@ static int check_tensor(ort_model *m, OrtTypeInfo *ti, const tensor_spec *want, 
     if (ort_check(m->rt, api->GetTensorElementType(info, &type), err, "reading element type") != 0 ||
         ort_check(m->rt, api->GetDimensionsCount(info, &rank), err, "reading rank") != 0)
         return -1;
-    if (type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
-        return ls_fail(err, LS_EMODEL, "%s: %s '%s' has element type %d, expected float32", m->path, kind,
-                       want->name, (int)type);
+    if (type != want->type)
+        return ls_fail(err, LS_EMODEL, "%s: %s '%s' has element type %d, expected %s", m->path, kind, want->name,
+                       (int)type, want->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 ? "uint8" : "float32");
     if ((int)rank != want->rank)
         return ls_fail(err, LS_EMODEL, "%s: %s '%s' has rank %zu, expected %d %s", m->path, kind, want->name, rank,
                        want->rank, spec_str(want, sbuf, sizeof sbuf));
@@ -139,22 +158,37 @@ static GraphOptimizationLevel ort_level(ort_opt_level l) {
     return ORT_ENABLE_ALL;
 }
 
-/* Creates the session from `file`; `save_to` (may be NULL) receives the optimised graph. */
-static OrtStatus *open_session(ort_model *m, const char *file, const ort_model_opts *o, GraphOptimizationLevel level,
-                               const char *save_to) {
+/* Creates the session from `file` (or from `bytes` when not NULL); `save_to` (may be NULL) receives the
+ * optimised graph. A provider that cannot be added fails through err (returns -1); ORT failures come
+ * back as *status. */
+static int open_session(ort_model *m, const char *file, const void *bytes, size_t n_bytes, const ort_model_opts *o,
+                        GraphOptimizationLevel level, const char *save_to, OrtStatus **status, ls_err *err) {
     const OrtApi *api = m->api;
     OrtSessionOptions *so = NULL;
     OrtStatus *st = api->CreateSessionOptions(&so);
-    if (st) return st;
+    *status = NULL;
+    if (st) return *status = st, 0;
+    if (ort_ep_append(m->rt, so, o->ep, m->ep_desc, sizeof m->ep_desc, err) != 0) {
+        api->ReleaseSessionOptions(so);
+        return -1;
+    }
     if (!st && o->intra_threads > 0) st = api->SetIntraOpNumThreads(so, o->intra_threads);
     if (!st && o->inter_threads > 0) st = api->SetInterOpNumThreads(so, o->inter_threads);
     if (!st) st = api->SetSessionGraphOptimizationLevel(so, level);
     if (!st && o->no_spin) st = api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0");
     if (!st && o->no_spin) st = api->AddSessionConfigEntry(so, "session.inter_op.allow_spinning", "0");
     if (!st && save_to) st = api->SetOptimizedModelFilePath(so, save_to);
-    if (!st) st = api->CreateSession(ort_runtime_env(m->rt), file, so, &m->session);
+    if (!st && bytes) st = api->CreateSessionFromArray(ort_runtime_env(m->rt), bytes, n_bytes, so, &m->session);
+    else if (!st) st = api->CreateSession(ort_runtime_env(m->rt), file, so, &m->session);
     api->ReleaseSessionOptions(so);
-    return st;
+    *status = st;
+    return 0;
+}
+
+/* Reads the UNet file and wraps it for uint8 input/output (onnx_wrap.h). */
+static int wrap_u8(const char *path, void **bytes, size_t *n, ls_err *err) {
+    (void)bytes, (void)n;
+    return ls_fail(err, LS_EINVAL, "uint8 input/output is not available in this build ('%s')", path);
 }
 
 static int newer_or_same(const struct stat *a, const struct stat *b) {
@@ -189,11 +223,29 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
     m->role = role;
     m->file_bytes = (size_t)st_model.st_size;
     snprintf(m->path, sizeof m->path, "%s", path);
-
+    snprintf(m->ep_desc, sizeof m->ep_desc, "cpu");
+    if (o->ep) {
+        m->ep = *o->ep;
+        m->ep.provider_lib = NULL;
+    }
+    int on_cuda = m->ep.kind == ORT_EP_CUDA;
+    /* The cache holds a CPU-optimised graph: a CUDA session or a wrapped model must not use it. */
+    const char *cache = on_cuda || o->uint8_io ? NULL : o->optimized_path;
+    void *bytes = NULL;
+    size_t n_bytes = 0;
+    if (o->uint8_io) {
+        if (role != ORT_ROLE_UNET) {
+            ls_fail(err, LS_EINVAL, "uint8 input/output is for UNets only ('%s')", path);
+            goto fail;
+        }
+        if (wrap_u8(path, &bytes, &n_bytes, err) != 0) goto fail;
+        m->role = ORT_ROLE_UNET_U8;
+    }
+    OrtStatus *s = NULL;
     struct stat st_cache;
-    if (o->optimized_path && stat(o->optimized_path, &st_cache) == 0 && newer_or_same(&st_cache, &st_model)) {
+    if (cache && stat(cache, &st_cache) == 0 && newer_or_same(&st_cache, &st_model)) {
         /* Already optimised: running the optimisers again would only cost start-up time. */
-        OrtStatus *s = open_session(m, o->optimized_path, o, ORT_DISABLE_ALL, NULL);
+        if (open_session(m, cache, NULL, 0, o, ORT_DISABLE_ALL, NULL, &s, err) != 0) goto fail;
         if (s) {
             m->api->ReleaseStatus(s); /* stale or foreign cache: rebuild it below */
             m->session = NULL;
@@ -201,25 +253,28 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
     }
     if (!m->session) {
         char what[1100];
-        snprintf(what, sizeof what, "ONNX Runtime cannot load %s model '%s'", ort_role_name(role), path);
+        snprintf(what, sizeof what, "ONNX Runtime cannot load %s model '%s' on %s", ort_role_name(role), path,
+                 m->ep_desc[0] ? m->ep_desc : ort_ep_kind_name(m->ep.kind));
         /* ORT writes the optimised graph while it creates the session; write it under a name of
          * our own and rename it into place, so a concurrent reader never sees half a file. */
         char tmp[4200];
-        if (o->optimized_path)
-            snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", o->optimized_path, (long)getpid(), (void *)m);
-        if (ort_check(rt, open_session(m, path, o, ort_level(o->opt_level), o->optimized_path ? tmp : NULL),
-                      err, what) != 0) {
-            if (o->optimized_path) unlink(tmp);
-            free(m);
-            return NULL;
+        if (cache) snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", cache, (long)getpid(), (void *)m);
+        int rc = open_session(m, path, bytes, n_bytes, o, ort_level(o->opt_level), cache ? tmp : NULL, &s, err);
+        if (rc != 0 || ort_check(rt, s, err, what) != 0) {
+            if (cache) unlink(tmp);
+            goto fail;
         }
-        if (o->optimized_path && rename(tmp, o->optimized_path) != 0) unlink(tmp); /* no cache: fine */
+        if (cache && rename(tmp, cache) != 0) unlink(tmp); /* no cache: fine */
     }
-    if (validate(m, err) != 0) {
-        ort_model_destroy(m);
-        return NULL;
-    }
+    free(bytes);
+    bytes = NULL;
+    if (on_cuda) m->ep_device = ort_ep_cuda_device(rt, m->ep.device_id);
+    if (validate(m, err) != 0) goto fail;
     return m;
+fail:
+    free(bytes);
+    ort_model_destroy(m);
+    return NULL;
 }
 
 void ort_model_destroy(ort_model *m) {
@@ -232,6 +287,31 @@ ort_role ort_model_role(const ort_model *m) { return m->role; }
 const char *ort_model_path(const ort_model *m) { return m->path; }
 int ort_model_batch(const ort_model *m) { return m->batch; }
 size_t ort_model_bytes(const ort_model *m) { return m->file_bytes; }
+ort_ep_kind ort_model_ep(const ort_model *m) { return m->ep.kind; }
+int ort_model_device(const ort_model *m) { return m->ep.kind == ORT_EP_CUDA ? m->ep.device_id : -1; }
+const char *ort_model_ep_desc(const ort_model *m) { return m->ep_desc; }
+
+size_t ort_model_device_bytes(const ort_model *m) {
+    if (m->ep.kind != ORT_EP_CUDA) return 0;
+    const OrtApi *api = m->api;
+    OrtMemoryInfo *mi = NULL;
+    OrtAllocator *a = NULL;
+    OrtKeyValuePairs *kv = NULL;
+    size_t bytes = 0;
+    /* "Cuda" is the name ORT's CUDA provider gives its device allocator. */
+    OrtStatus *st = api->CreateMemoryInfo("Cuda", OrtArenaAllocator, m->ep.device_id, OrtMemTypeDefault, &mi);
+    if (!st) st = api->CreateAllocator(m->session, mi, &a);
+    if (!st) st = api->AllocatorGetStats(a, &kv);
+    if (!st) {
+        const char *v = api->GetKeyValue(kv, "TotalAllocated");
+        if (v) bytes = (size_t)strtoull(v, NULL, 10);
+    }
+    if (st) api->ReleaseStatus(st); /* no statistics (e.g. no arena): report 0 */
+    if (kv) api->ReleaseKeyValuePairs(kv);
+    if (a) api->ReleaseAllocator(a);
+    if (mi) api->ReleaseMemoryInfo(mi);
+    return bytes;
+}
 
 void ort_model_stats_get(const ort_model *m, ort_model_stats *out) {
     out->runs = atomic_load(&m->runs);

@@ -15,6 +15,7 @@
 #define LS_ORT_MODEL_H
 
 #include "common/err.h"
+#include "infer/ort_ep.h"
 #include "infer/ort_runtime.h"
 
 #include <stddef.h>
@@ -22,7 +23,11 @@
 
 typedef enum {
     ORT_ROLE_ENCODER, /* mel_spectrogram [B,1,80,16] -> audio_features [B,512] */
-    ORT_ROLE_UNET     /* input [B,6,320,320], audio [B,32,16,16] -> output [B,3,320,320] */
+    ORT_ROLE_UNET,    /* input [B,6,320,320], audio [B,32,16,16] -> output [B,3,320,320] */
+    ORT_ROLE_UNET_U8, /* a UNet wrapped at load (onnx_wrap.h): crop_u8 uint8 [B,328,328,3],
+                         audio [B,32,16,16] -> output_u8 uint8 [B,320,320,3]; never asked for
+                         directly: load ORT_ROLE_UNET with opts.uint8_io */
+    ORT_ROLE_COUNT
 } ort_role;
 
 /* Floats per batch item of each tensor, in the order the binding takes them. */
@@ -33,8 +38,10 @@ typedef enum {
 #define ORT_UNET_OUT_ELEMS (3 * 320 * 320)
 
 int ort_role_input_count(ort_role role);               /* 1 (encoder) or 2 (UNet) */
-size_t ort_role_input_elems(ort_role role, int i);     /* floats per item of input i */
-size_t ort_role_output_elems(ort_role role);           /* floats per item of the output */
+size_t ort_role_input_elems(ort_role role, int i);     /* elements per item of input i */
+size_t ort_role_output_elems(ort_role role);           /* elements per item of the output */
+size_t ort_role_input_bytes(ort_role role, int i);     /* bytes per item of input i */
+size_t ort_role_output_bytes(ort_role role);           /* bytes per item of the output */
 const char *ort_role_name(ort_role role);              /* "audio encoder" / "UNet" */
 
 typedef enum {
@@ -55,6 +62,12 @@ typedef struct {
      * loaded with optimisation off (faster start); otherwise the model is optimised and saved
      * there. A cache that fails to load is ignored and rewritten. NULL: no cache. */
     const char *optimized_path;
+    /* Execution provider; NULL = CPU. CUDA models never use optimized_path (the optimised graph
+     * holds provider-specific nodes). */
+    const ort_ep_cfg *ep;
+    /* UNet only: wrap the model at load (onnx_wrap.h) so it takes and returns uint8 images; the
+     * model's role becomes ORT_ROLE_UNET_U8. The file on disk is not touched. */
+    int uint8_io;
 } ort_model_opts;
 
 typedef struct ort_model ort_model;
@@ -71,7 +84,7 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
                           ls_err *err);
 void ort_model_destroy(ort_model *m); /* NULL is fine */
 
-ort_role ort_model_role(const ort_model *m);
+ort_role ort_model_role(const ort_model *m); /* ORT_ROLE_UNET_U8 for a UNet loaded with uint8_io */
 const char *ort_model_path(const ort_model *m);
 int ort_model_batch(const ort_model *m); /* the model's fixed batch size, or 0 when dynamic */
 
@@ -79,6 +92,14 @@ int ort_model_batch(const ort_model *m); /* the model's fixed batch size, or 0 w
  * once by ORT, pre-packed copies roughly replacing the originals) dominate. Activation memory is
  * per run and per binding, and not counted. */
 size_t ort_model_bytes(const ort_model *m);
+
+ort_ep_kind ort_model_ep(const ort_model *m);
+int ort_model_device(const ort_model *m);          /* CUDA ordinal, -1 on the CPU */
+const char *ort_model_ep_desc(const ort_model *m); /* e.g. "cpu", "cuda:0 (EP-device API, ...)" */
+
+/* GPU memory ONNX Runtime's allocators hold for this model's session, from their statistics
+ * ("TotalAllocated" of the session's device allocator); 0 on the CPU or when ORT keeps no stats. */
+size_t ort_model_device_bytes(const ort_model *m);
 
 typedef struct {
     uint64_t runs;    /* ort_binding_run calls that succeeded */
@@ -91,15 +112,25 @@ void ort_model_stats_get(const ort_model *m, ort_model_stats *out);
 
 typedef struct ort_binding ort_binding;
 
-/* inputs[i] holds max_batch * ort_role_input_elems(role, i) floats, output max_batch *
- * ort_role_output_elems(role). max_batch 1 .. 4096. */
-ort_binding *ort_binding_create(ort_model *m, int max_batch, float *const *inputs, float *output,
-                                ls_err *err);
+/* inputs[i] holds max_batch * ort_role_input_bytes(role, i) bytes, output max_batch *
+ * ort_role_output_bytes(role) (float32 tensors, or uint8 for ORT_ROLE_UNET_U8's images).
+ * max_batch 1 .. 4096. For a model on CUDA (EP-device API) the binding also owns device copies of
+ * every tensor (from ORT's shared device allocator): a run copies the inputs' first `batch` items
+ * to the GPU, runs there (with CUDA graphs when enabled, one per batch size) and copies the output
+ * back; nothing else crosses the bus. */
+ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs, void *output, ls_err *err);
 void ort_binding_destroy(ort_binding *b); /* NULL is fine */
 int ort_binding_max_batch(const ort_binding *b);
 
 /* Runs the model on items 0 .. batch-1 of the bound buffers (1 <= batch <= max_batch); the
  * output items are written in place. Errors: LS_EINVAL (batch out of range), LS_EMODEL. */
 int ort_binding_run(ort_binding *b, int batch, ls_err *err);
+
+/* For benchmarks: the model alone, on the device copies as they are (no host<->device copies),
+ * for a dynamic-batch model on CUDA through the EP-device API; otherwise ort_binding_run. */
+int ort_binding_run_resident(ort_binding *b, int batch, ls_err *err);
+
+/* Whether runs go through device copies (the model is on CUDA through the EP-device API). */
+int ort_binding_on_device(const ort_binding *b);
 
 #endif

@@ -10,6 +10,7 @@
 
 typedef struct {
     const char *name;
+    ONNXTensorElementDataType type;
     int rank;
     int64_t dims[4]; /* dims[0] is the batch and not checked */
 } tensor_spec;
@@ -20,9 +21,10 @@ typedef struct {
     tensor_spec out;
 } role_spec;
 
-extern const role_spec ORT_ROLE_SPECS[2]; /* indexed by ort_role; constant */
+extern const role_spec ORT_ROLE_SPECS[ORT_ROLE_COUNT]; /* indexed by ort_role; constant */
 
-size_t ort_spec_elems(const tensor_spec *t); /* floats per batch item */
+size_t ort_spec_elems(const tensor_spec *t);      /* elements per batch item */
+size_t ort_spec_elem_size(const tensor_spec *t);  /* bytes per element */
 
 struct ort_model {
     ort_runtime *rt;
@@ -32,6 +34,9 @@ struct ort_model {
     int batch; /* fixed batch, or 0 for dynamic */
     size_t file_bytes;
     char path[1024];
+    ort_ep_cfg ep;                  /* the provider it runs on (provider_lib not kept) */
+    const OrtEpDevice *ep_device;   /* CUDA through the EP-device API: device tensors; else NULL */
+    char ep_desc[128];
     _Atomic uint64_t runs, items, run_ns, failures;
 };
 

@@ -2,7 +2,7 @@
  *
  * The library is opened at run time rather than linked so that another ORT build (e.g. with CUDA)
  * can be dropped in without rebuilding lipsyncd. */
-#include "infer/ort_runtime.h"
+#include "infer/ort_runtime_priv.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -12,14 +12,6 @@
 #ifndef LS_ORT_DEFAULT_LIBRARY
 #define LS_ORT_DEFAULT_LIBRARY "libonnxruntime.so.1"
 #endif
-
-struct ort_runtime {
-    void *lib;
-    const OrtApi *api;
-    OrtEnv *env;
-    const char *version;
-    char path[1024];
-};
 
 typedef const OrtApiBase *(*get_api_base_fn)(void);
 
@@ -34,12 +26,14 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
         return NULL;
     }
     snprintf(rt->path, sizeof rt->path, "%s", path);
+    pthread_mutex_init(&rt->ep_mu, NULL);
     /* RTLD_LOCAL: ORT's symbols stay out of the global namespace (it bundles protobuf etc.). */
     rt->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!rt->lib) {
         const char *why = dlerror();
         ls_fail(err, LS_EIO, "cannot open ONNX Runtime library '%s' (set LIPSYNC_ORT_LIBRARY): %s", path,
                 why ? why : "unknown reason");
+        pthread_mutex_destroy(&rt->ep_mu);
         free(rt);
         return NULL;
     }
@@ -68,6 +62,7 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
     return rt;
 fail:
     dlclose(rt->lib);
+    pthread_mutex_destroy(&rt->ep_mu);
     free(rt);
     return NULL;
 }
@@ -75,6 +70,7 @@ fail:
 void ort_runtime_destroy(ort_runtime *rt) {
     if (!rt) return;
     if (rt->env) rt->api->ReleaseEnv(rt->env);
+    pthread_mutex_destroy(&rt->ep_mu);
     /* No dlclose: ONNX Runtime keeps process-wide singletons (allocators, logging) that it frees
      * only at exit; unmapping the library orphans them (LeakSanitizer reports them) and a later
      * dlopen would re-run its static initialisers. The handle's reference just stays counted. */

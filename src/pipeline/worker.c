@@ -70,7 +70,7 @@ int pipe_worker_bind(pipe_worker *w, ort_model *encoder, ort_model *unet, ls_err
         w->enc_binding = NULL;
         w->encoder = NULL;
         if (encoder) {
-            float *in[1] = {w->enc_mel};
+            void *in[1] = {w->enc_mel};
             if (!(w->enc_binding = ort_binding_create(encoder, PIPE_ENC_BATCH, in, w->enc_feat, err)))
                 return -1;
             w->encoder = encoder;
@@ -81,7 +81,7 @@ int pipe_worker_bind(pipe_worker *w, ort_model *encoder, ort_model *unet, ls_err
         w->unet_binding = NULL;
         w->unet = NULL;
         if (unet) {
-            float *in[2] = {w->unet_image, w->unet_audio};
+            void *in[2] = {w->unet_image, w->unet_audio};
             if (!(w->unet_binding = ort_binding_create(unet, w->cfg.max_batch, in, w->unet_output, err)))
                 return -1;
             w->unet = unet;

@@ -1,6 +1,7 @@
 /* app.c - lipsyncd's application (srv_app.h): the avatar registry, per-worker rendering state,
  * health and the method table that wires both APIs to the pipeline. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +91,14 @@ static void app_health(void *ctx, srv_app_health *out) {
     out->loaded_models = reg_loaded_count(a->reg);
     out->max_models = a->cfg->max_models;
     out->memory_bytes = (long long)reg_total_bytes(a->reg);
-    out->n_gpus = 0;   /* CPU inference */
+    out->n_gpus = 0;
+    if (reg_ep(a->reg) == ORT_EP_CUDA)
+        for (int i = 0; i < a->cfg->n_cuda_devices && i < SRV_MAX_GPUS; i++) {
+            int dev = a->cfg->cuda_device_ids[i];
+            out->gpu_ids[i] = dev;
+            out->gpu_memory_used_gb[i] = (float)((double)reg_gpu_bytes(a->reg, dev) / 1073741824.0);
+            out->n_gpus = i + 1;
+        }
 }
 
 static void app_destroy(void *ctx) {
@@ -111,6 +119,12 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                   .audio_encoder = cfg->audio_encoder, .max_models = cfg->max_models,
                   .max_bytes = (size_t)(cfg->max_memory_gb * 1073741824.0), .policy = cfg->eviction_policy,
                   .intra_op_threads = cfg->intra_op_threads,
+                  .ep = {.kind = cfg->provider, .mem_limit = (size_t)(cfg->cuda_memory_limit_gb * 1073741824.0),
+                         .cudnn_search = cfg->cudnn_search, .tf32 = cfg->cuda_tf32, .cuda_graph = cfg->cuda_graph,
+                         .provider_lib = cfg->cuda_provider_lib},
+                  .cuda_devices = cfg->cuda_device_ids, .n_cuda_devices = cfg->n_cuda_devices,
+                  .uint8_io = cfg->uint8_io < 0 ? cfg->provider == ORT_EP_CUDA : cfg->uint8_io == 1,
+                  .fallback_cpu = cfg->fallback_cpu,
                   .ort_cache_dir = cfg->ort_cache_dir, .max_frame_w = cfg->max_frame_width,
                   .max_frame_h = cfg->max_frame_height, .jpeg_quality = cfg->jpeg_quality};
     if (!(a->stream = app_stream_create(cfg, err)) || !(a->reg = reg_create(&rc, err)) ||
@@ -118,6 +132,12 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
         app_destroy(a);
         return -1;
     }
+    size_t used = (size_t)snprintf(a->inference, sizeof a->inference, "%s", ort_ep_kind_name(reg_ep(a->reg)));
+    for (int i = 0; reg_ep(a->reg) == ORT_EP_CUDA && i < cfg->n_cuda_devices && used < sizeof a->inference; i++)
+        used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, "%s%d", i ? "," : ": GPUs ",
+                                 cfg->cuda_device_ids[i]);
+    if (rc.uint8_io && reg_ep(a->reg) == ORT_EP_CUDA && used < sizeof a->inference)
+        snprintf(a->inference + used, sizeof a->inference - used, ", uint8 I/O");
     /* Per-worker arena beyond the request: the largest reply's bytes (bounded by the message size
      * limit, checked while filling), one Frame + Box + pointer per frame, and the list replies. */
     size_t max_msg = (size_t)cfg->max_message_size_mb << 20;
@@ -129,6 +149,6 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                      .n_methods = (int)(sizeof METHODS / sizeof *METHODS),
                      .stream_methods = STREAM_METHODS, .n_stream_methods = 1,
                      .arena_bytes = max_msg + a->max_frames * per_frame + list + (1u << 16),
-                     .destroy = app_destroy};
+                     .destroy = app_destroy, .inference = a->inference, .warning = reg_ep_note(a->reg)};
     return 0;
 }

@@ -14,7 +14,14 @@
 #include <unistd.h>
 #include <yaml.h>
 
-typedef enum { K_INT, K_DOUBLE, K_BOOL, K_STR, K_LOGLEVEL, K_EVICT, K_PORT } key_type;
+typedef enum {
+    K_INT, K_DOUBLE, K_BOOL, K_STR, K_LOGLEVEL, K_EVICT, K_PORT,
+    K_PROVIDER, /* cpu | cuda, into an int (ort_ep_kind) */
+    K_FALLBACK, /* none | cpu, into a bool */
+    K_CUDNN,    /* exhaustive | heuristic | default */
+    K_TRIBOOL,  /* true | false into an int 1 / 0 (the default, -1, means "not said") */
+    K_DEVICES   /* a list of CUDA ordinals (or one) into cuda_device_ids */
+} key_type;
 
 typedef struct {
     const char *path;
@@ -57,6 +64,15 @@ static const key_def KEYS[] = {
     {"capacity.max_batch", K_INT, F(max_batch), 0, 1, 32},
     {"onnx.intra_op_threads", K_INT, F(intra_op_threads), 0, 0, 256},
     {"onnx.optimized_model_dir", K_STR, S(ort_cache_dir), 0, 0},
+    {"onnx.provider", K_PROVIDER, F(provider), 0, 0, 0},
+    {"onnx.fallback", K_FALLBACK, F(fallback_cpu), 0, 0, 0},
+    {"onnx.uint8_io", K_TRIBOOL, F(uint8_io), 0, 0, 0},
+    {"onnx.cuda.device_ids", K_DEVICES, F(cuda_device_ids), 0, 0, SRV_MAX_CUDA_DEVICES - 1},
+    {"onnx.cuda.memory_limit_gb", K_DOUBLE, F(cuda_memory_limit_gb), 0, 0, 1 << 20},
+    {"onnx.cuda.cudnn_conv_algo_search", K_CUDNN, F(cudnn_search), 0, 0, 0},
+    {"onnx.cuda.tf32", K_TRIBOOL, F(cuda_tf32), 0, 0, 0},
+    {"onnx.cuda.cuda_graph", K_BOOL, F(cuda_graph), 0, 0, 0},
+    {"onnx.cuda.provider_library", K_STR, S(cuda_provider_lib), 0, 0},
     {"output.jpeg_quality", K_INT, F(jpeg_quality), 0, 1, 100},
     {"testing.enable_sleep_method", K_BOOL, F(testing_enable_sleep), 0, 0, 0},
     {"stream.max_sessions", K_INT, F(stream_max_sessions), 0, 0, 4096},
@@ -70,7 +86,7 @@ static const key_def KEYS[] = {
 #undef S
 
 static const char *const SECTIONS[] = {"server", "server.keepalive", "server.tls", "server.auth",
-                                       "logging", "capacity", "onnx", "output", "testing",
+                                       "logging", "capacity", "onnx", "onnx.cuda", "output", "testing",
                                        "stream"};
 
 /* The `models:` entry keys; offsets into srv_model_cfg. */
@@ -83,6 +99,7 @@ static const key_def MODEL_KEYS[] = {
     {"num_frames", K_INT, M(num_frames), 0, 1000000},
     {"preload_backgrounds", K_BOOL, M(preload_backgrounds), 0, 0},
     {"preload_model", K_BOOL, M(preload_model), 0, 0},
+    {"provider", K_PROVIDER, M(provider), 0, 0},
 };
 #undef M
 
@@ -136,6 +153,12 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->stream_max_wait_us = 4000;
     cfg->stream_queue_limit = 32;
     cfg->stream_workers = 1;
+    cfg->provider = ORT_EP_CPU;
+    cfg->uint8_io = -1;
+    cfg->n_cuda_devices = 1; /* device 0 */
+    cfg->cudnn_search = ORT_CUDNN_EXHAUSTIVE;
+    cfg->cuda_tf32 = -1;
+    cfg->cuda_graph = true;
 }
 
 void srv_config_free(srv_config *cfg) {
@@ -197,8 +220,32 @@ static int parse_bool(const yaml_node_t *n, bool *out) {
 }
 
 /* Stores one scalar `n` for key `k` into the struct at `base`. */
+static int set_devices(walk_ctx *w, const key_def *k, const char *path, const yaml_node_t *n, srv_config *cfg) {
+    const yaml_node_t *items[SRV_MAX_CUDA_DEVICES + 1];
+    int n_items = 0;
+    if (n->type == YAML_SCALAR_NODE) items[n_items++] = n;
+    else if (n->type == YAML_SEQUENCE_NODE)
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+            if (n_items == SRV_MAX_CUDA_DEVICES) return fail_at(w, n, path, "more than %s devices", "16");
+            items[n_items++] = yaml_document_get_node(w->doc, *i);
+        }
+    else return fail_at(w, n, path, "expected a list of GPU numbers%s", "");
+    if (n_items == 0) return fail_at(w, n, path, "lists no GPU%s", "");
+    for (int i = 0; i < n_items; i++) {
+        long v;
+        if (items[i]->type != YAML_SCALAR_NODE || parse_long(items[i], &v) || v < k->min || v > k->max)
+            return fail_at(w, items[i], path, "expected GPU numbers 0..%s", "15");
+        for (int j = 0; j < i; j++)
+            if (cfg->cuda_device_ids[j] == v) return fail_at(w, items[i], path, "GPU listed twice%s", "");
+        cfg->cuda_device_ids[i] = (int)v;
+    }
+    cfg->n_cuda_devices = n_items;
+    return 0;
+}
+
 static int set_value(walk_ctx *w, const key_def *k, const char *path, const yaml_node_t *n,
                      void *base) {
+    if (k->type == K_DEVICES) return set_devices(w, k, path, n, base);
     if (n->type != YAML_SCALAR_NODE) return fail_at(w, n, path, "expected a %s, not a list or map",
                                                     k->type == K_STR ? "string" : "scalar");
     const char *s = (const char *)n->data.scalar.value;
@@ -250,6 +297,28 @@ static int set_value(walk_ctx *w, const key_def *k, const char *path, const yaml
         else if (!strcasecmp(s, "none")) *(srv_eviction *)field = SRV_EVICT_NONE;
         else return fail_at(w, n, path, "expected lfu|lru|none, got '%s'", s);
         return 0;
+    case K_PROVIDER: {
+        ort_ep_kind kind;
+        if (ort_ep_kind_parse(s, &kind)) return fail_at(w, n, path, "expected cpu|cuda, got '%s'", s);
+        *(int *)field = (int)kind;
+        return 0;
+    }
+    case K_FALLBACK:
+        if (!strcmp(s, "cpu")) *(bool *)field = true;
+        else if (!strcmp(s, "none")) *(bool *)field = false;
+        else return fail_at(w, n, path, "expected none|cpu, got '%s'", s);
+        return 0;
+    case K_CUDNN:
+        if (ort_cudnn_search_parse(s, (ort_cudnn_search *)field))
+            return fail_at(w, n, path, "expected exhaustive|heuristic|default, got '%s'", s);
+        return 0;
+    case K_TRIBOOL: {
+        bool b;
+        if (parse_bool(n, &b)) return fail_at(w, n, path, "expected true or false, got '%s'", s);
+        *(int *)field = b;
+        return 0;
+    }
+    case K_DEVICES: break; /* handled above */
     }
     return fail_at(w, n, path, "internal: bad key type%s", "");
 }
@@ -273,6 +342,7 @@ static int walk_model(walk_ctx *w, srv_config *cfg, const char *id, const yaml_n
     cfg->models = grown;
     srv_model_cfg *m = &cfg->models[cfg->n_models++];
     memset(m, 0, sizeof *m);
+    m->provider = -1;
     snprintf(m->id, sizeof m->id, "%s", id);
     m->line = line_of(key);
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top; p++) {

@@ -12,9 +12,11 @@
 #include <stdbool.h>
 
 #include "common/err.h"
+#include "infer/ort_ep.h"
 
 #define SRV_CFG_PATH_MAX 1024
 #define SRV_CFG_ID_MAX 64
+#define SRV_MAX_CUDA_DEVICES 16
 
 typedef enum { SRV_LOG_ERROR = 0, SRV_LOG_WARN, SRV_LOG_INFO, SRV_LOG_DEBUG } srv_log_level;
 typedef enum { SRV_EVICT_LFU = 0, SRV_EVICT_LRU, SRV_EVICT_NONE } srv_eviction;
@@ -28,6 +30,7 @@ typedef struct srv_model_cfg {
     char source_video[SRV_CFG_PATH_MAX];
     char crop_rects_path[SRV_CFG_PATH_MAX];
     int num_frames;            /* 0 = all frames found */
+    int provider;              /* -1: onnx.provider; else an ort_ep_kind for this model's UNet */
     bool preload_backgrounds;
     bool preload_model;
     int line;                  /* where it was declared, for later error messages */
@@ -62,6 +65,19 @@ typedef struct srv_config {
     int intra_op_threads;          /* ONNX Runtime threads per session; default 1 */
     char ort_cache_dir[SRV_CFG_PATH_MAX]; /* optimised graphs cached here; "" = off; default: the
                                              build's ort-cache folder */
+    /* onnx: execution provider (docs/gpu.md) */
+    ort_ep_kind provider;          /* onnx.provider: cpu (default) | cuda */
+    bool fallback_cpu;             /* onnx.fallback: cpu = run on the CPU when CUDA is unavailable
+                                      (logged); none (default) = refuse to start */
+    int uint8_io;                  /* onnx.uint8_io: wrap UNets for uint8 images; -1 (default) =
+                                      on with cuda, off with cpu */
+    int cuda_device_ids[SRV_MAX_CUDA_DEVICES]; /* onnx.cuda.device_ids, default [0] */
+    int n_cuda_devices;
+    double cuda_memory_limit_gb;   /* onnx.cuda.memory_limit_gb per GPU and session; 0 = none */
+    ort_cudnn_search cudnn_search; /* onnx.cuda.cudnn_conv_algo_search; default exhaustive */
+    int cuda_tf32;                 /* onnx.cuda.tf32: -1 (default) ORT's choice, 0 off, 1 on */
+    bool cuda_graph;               /* onnx.cuda.cuda_graph; default true */
+    char cuda_provider_lib[SRV_CFG_PATH_MAX]; /* onnx.cuda.provider_library; "" = beside ORT */
     int jpeg_quality;              /* default 75 */
     int max_batch;                 /* frames per render batch; default 32 */
     int max_frame_width;           /* largest avatar frame the workers composite; default 1920 */

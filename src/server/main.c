@@ -112,10 +112,12 @@ int main(int argc, char **argv) {
     if (pthread_create(&sig_thread, NULL, signal_main, &sig)) goto done;
     sig_started = 1;
     log_loaded(log, &cfg, &app, config_path); /* before "listening", which clients wait for */
+    if (app.warning && app.warning[0]) srv_logf(log, SRV_LOG_WARN, "%s", app.warning);
     srv_logf(log, SRV_LOG_INFO, "lipsyncd listening on %s (%s%s), %d workers, queue %d, max message %d MiB, "
-             "%d configured models, avatars_root %s", srv_server_address(srv),
+             "%d configured models, avatars_root %s, inference on %s", srv_server_address(srv),
              cfg.tls_cert[0] ? "TLS" : "plaintext", cfg.auth_token[0] ? ", bearer auth" : "",
-             cfg.worker_count, cfg.queue_depth, cfg.max_message_size_mb, cfg.n_models, cfg.avatars_root);
+             cfg.worker_count, cfg.queue_depth, cfg.max_message_size_mb, cfg.n_models, cfg.avatars_root,
+             app.inference ? app.inference : "cpu");
     if (cfg.testing_enable_sleep)
         srv_logf(log, SRV_LOG_WARN, "test hook enabled: /lipsyncd.testing.Testing/Sleep");
     if (srv_testing_alloc_counter_linked())

@@ -29,6 +29,24 @@ static void publish(reg_registry *r) {
     atomic_store(&r->total_pub, r->total_bytes);
 }
 
+/* The start-up check of reg_create (see registry.h). */
+static int check_cuda(reg_registry *r, ls_err *err) {
+    if (r->cfg.ep.kind != ORT_EP_CUDA) return 0;
+    ls_err why = {0};
+    int n = ort_ep_cuda_devices(r->rt, r->cfg.ep.provider_lib, &why);
+    for (int i = 0; n > 0 && i < r->cfg.n_cuda_devices; i++)
+        if (r->cfg.cuda_devices[i] >= n)
+            n = ls_fail(&why, LS_EMODEL, "onnx.cuda.device_ids lists GPU %d but ONNX Runtime sees %d GPU%s",
+                        r->cfg.cuda_devices[i], n, n == 1 ? "" : "s");
+    if (n > 0) return 0;
+    if (!r->cfg.fallback_cpu) return ls_fail(err, why.code, "onnx.provider cuda: %s", why.msg);
+    snprintf(r->ep_note, sizeof r->ep_note, "CUDA unavailable, running on the CPU (onnx.fallback: cpu): %s",
+             why.msg);
+    r->cfg.ep.kind = ORT_EP_CPU;
+    r->cfg.uint8_io = false;
+    return 0;
+}
+
 reg_registry *reg_create(const reg_cfg *cfg, ls_err *err) {
     reg_registry *r = calloc(1, sizeof *r);
     if (!r) return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
@@ -36,11 +54,23 @@ reg_registry *reg_create(const reg_cfg *cfg, ls_err *err) {
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cond, NULL);
     r->root_real = realpath(cfg->avatars_root, NULL); /* missing root: only `models:` ids exist */
-    if (!(r->rt = ort_runtime_create(NULL, err))) {
+    if (!(r->rt = ort_runtime_create(NULL, err)) || check_cuda(r, err) != 0) {
         reg_destroy(r);
         return NULL;
     }
     return r;
+}
+
+const char *reg_ep_note(const reg_registry *r) { return r->ep_note; }
+ort_ep_kind reg_ep(const reg_registry *r) { return r->cfg.ep.kind; }
+
+size_t reg_gpu_bytes(reg_registry *r, int dev) {
+    size_t bytes = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n_models; i++)
+        if (r->models[i]->m && r->models[i]->device == dev) bytes += ort_model_device_bytes(r->models[i]->m);
+    pthread_mutex_unlock(&r->mu);
+    return bytes;
 }
 
 void reg_destroy(reg_registry *r) {
@@ -248,8 +278,9 @@ static int entry_load(reg_registry *r, reg_entry *e, ls_err *err) {
         e->jpeg = jpeg;
         e->av_bytes = avatar_bytes(av) + pipe_avcache_bytes(prepared) + pipe_jpeg_set_bytes(jpeg);
         r->total_bytes += e->av_bytes; /* entry_unload takes it back on failure */
-        if ((e->encoder = reg_model_acquire(r, av->encoder_path, ORT_ROLE_ENCODER, err)) &&
-            (e->unet = reg_model_acquire(r, av->unet_path, ORT_ROLE_UNET, err))) {
+        int device = reg_model_place(r, e->mcfg);
+        if ((e->encoder = reg_model_acquire(r, av->encoder_path, ORT_ROLE_ENCODER, device, err)) &&
+            (e->unet = reg_model_acquire(r, av->unet_path, ORT_ROLE_UNET, device, err))) {
             r->total_bytes -= e->av_bytes; /* make_room asks whether it fits on top of the rest */
             int fits = make_room(r, e, err) == 0;
             r->total_bytes += e->av_bytes;

@@ -50,6 +50,11 @@ typedef struct reg_cfg {
     size_t max_bytes;
     srv_eviction policy;
     int intra_op_threads;
+    ort_ep_cfg ep;                   /* provider of every model (after start-up's CUDA check) */
+    const int *cuda_devices;         /* GPUs to place avatars on (ep.kind == ORT_EP_CUDA) */
+    int n_cuda_devices;
+    bool uint8_io;                   /* UNets wrapped for uint8 images (ort_model_opts.uint8_io) */
+    bool fallback_cpu;               /* CUDA unavailable at creation: run on the CPU (else fail) */
     const char *ort_cache_dir;       /* optimised graphs cached here (ort_cache_path); NULL/"" = off */
     int max_frame_w, max_frame_h;    /* larger avatars are refused at load (the workers' frame) */
     int jpeg_quality;                /* quality of the spliced-JPEG backgrounds (output default) */
@@ -86,7 +91,14 @@ typedef struct reg_use {
     uint64_t frames, render_ns, infer_ns;
 } reg_use;
 
+/* With ep.kind CUDA, checks at once that ONNX Runtime's CUDA provider and every listed GPU exist:
+ * if not, fails (LS_EMODEL, the reason and the way out in the message) or, with fallback_cpu,
+ * switches to the CPU and says why in reg_ep_note(). */
 reg_registry *reg_create(const reg_cfg *cfg, ls_err *err);
+const char *reg_ep_note(const reg_registry *r); /* "" or why CUDA fell back to the CPU */
+ort_ep_kind reg_ep(const reg_registry *r);      /* the provider in effect */
+/* GPU memory ORT holds for the models placed on CUDA device `dev` (ort_model_device_bytes). */
+size_t reg_gpu_bytes(reg_registry *r, int dev);
 void reg_destroy(reg_registry *r);     /* after every lease is released and worker unbound */
 
 /* The ONNX session of a leased model (alive while the lease is held). */

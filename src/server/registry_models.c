@@ -8,10 +8,24 @@
 
 #include "server/registry_priv.h"
 
-static reg_model *model_find(reg_registry *r, const char *path, ort_role role) {
-    for (int i = 0; i < r->n_models; i++)
-        if (r->models[i]->role == role && !strcmp(r->models[i]->path, path)) return r->models[i];
+static reg_model *model_find(reg_registry *r, const char *path, ort_role role, int device) {
+    for (int i = 0; i < r->n_models; i++) {
+        reg_model *m = r->models[i];
+        if (m->role == role && m->device == device && !strcmp(m->path, path)) return m;
+    }
     return NULL;
+}
+
+int reg_model_place(const reg_registry *r, const srv_model_cfg *mc) {
+    if (r->cfg.ep.kind != ORT_EP_CUDA || (mc && mc->provider == ORT_EP_CPU) || r->cfg.n_cuda_devices < 1) return -1;
+    int best = r->cfg.cuda_devices[0], best_n = -1;
+    for (int d = 0; d < r->cfg.n_cuda_devices; d++) {
+        int dev = r->cfg.cuda_devices[d], n = 0;
+        for (int i = 0; i < r->n_models; i++)
+            n += r->models[i]->device == dev && r->models[i]->role == ORT_ROLE_UNET && r->models[i]->avatar_refs > 0;
+        if (best_n < 0 || n < best_n) best = dev, best_n = n;
+    }
+    return best;
 }
 
 static void model_remove(reg_registry *r, reg_model *m) {
@@ -25,9 +39,9 @@ static void model_remove(reg_registry *r, reg_model *m) {
     free(m);
 }
 
-reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, ls_err *err) {
+reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, int device, ls_err *err) {
     for (;;) {
-        reg_model *m = model_find(r, path, role);
+        reg_model *m = model_find(r, path, role, device);
         if (m && m->loading) {
             pthread_cond_wait(&r->cond, &r->mu);
             continue;
@@ -51,10 +65,15 @@ reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, l
         return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
     }
     m->role = role;
+    m->device = device;
     m->loading = 1;
     r->models[r->n_models++] = m;
     pthread_mutex_unlock(&r->mu);
-    ort_model_opts opts = {.intra_threads = r->cfg.intra_op_threads, .no_spin = 1};
+    ort_ep_cfg ep = r->cfg.ep;
+    ep.kind = device >= 0 ? ORT_EP_CUDA : ORT_EP_CPU;
+    ep.device_id = device;
+    ort_model_opts opts = {.intra_threads = r->cfg.intra_op_threads, .no_spin = 1, .ep = &ep,
+                           .uint8_io = role == ORT_ROLE_UNET && r->cfg.uint8_io};
     char cache[SRV_CFG_PATH_MAX + 128];
     if (r->cfg.ort_cache_dir && *r->cfg.ort_cache_dir) {
         mkdir(r->cfg.ort_cache_dir, 0755); /* may exist; without it the cache is simply not written */

@@ -11,6 +11,7 @@
 struct reg_model {
     char *path;
     ort_role role;
+    int device;        /* CUDA ordinal it runs on; -1 on the CPU */
     ort_model *m;
     size_t bytes;
     int loading;
@@ -40,6 +41,7 @@ struct reg_entry {
 
 struct reg_registry {
     reg_cfg cfg;
+    char ep_note[1024];        /* why CUDA fell back to the CPU, or "" */
     char *root_real;           /* realpath of avatars_root, or NULL when it does not exist */
     ort_runtime *rt;
     pthread_mutex_t mu;
@@ -54,7 +56,11 @@ struct reg_registry {
     atomic_size_t total_pub;
 };
 
-reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, ls_err *err);
+/* device: CUDA ordinal, or -1 for the CPU. */
+reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, int device, ls_err *err);
+/* Where a new avatar's models go: -1 (CPU) unless CUDA is configured (and the `models:` entry mc,
+ * which may be NULL, does not say cpu); then the configured GPU with the fewest UNets in use. */
+int reg_model_place(const reg_registry *r, const srv_model_cfg *mc);
 void reg_model_release_avatar(reg_registry *r, reg_model *m);
 void reg_model_release_worker(reg_registry *r, reg_model *m);
 void reg_model_free_all(reg_registry *r);

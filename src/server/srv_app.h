@@ -45,6 +45,8 @@ typedef struct srv_app {
     int n_stream_methods;
     size_t arena_bytes;
     void (*destroy)(void *ctx);  /* frees ctx; called after all workers stopped */
+    const char *inference;       /* where models run, for the start-up log ("cpu", "cuda: GPUs 0,1") */
+    const char *warning;         /* "" or a start-up warning to log (e.g. a CUDA fallback) */
 } srv_app;
 
 /* Builds the application from the config (registries, preloads). 0, or -1 with err. */

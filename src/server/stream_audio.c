@@ -60,7 +60,7 @@ sa_ctx *sa_create(ort_model *encoder, int backlog_s, ls_err *err) {
         goto fail;
     }
     if (!(a->mel = mel_create(err))) goto fail;
-    float *in[1] = {a->enc_in};
+    void *in[1] = {a->enc_in};
     if (!(a->bind = ort_binding_create(encoder, PIPE_ENC_BATCH, in, a->enc_out, err))) goto fail;
     return a;
 fail:

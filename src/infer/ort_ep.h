@@ -1,0 +1,60 @@
+/* ort_ep.h - which execution provider runs a model: ONNX Runtime's CPU provider or its CUDA one.
+ *
+ * ort_ep_cfg says what the user asked for (config file or command line). ort_ep_cuda_devices()
+ * makes the CUDA provider available in a runtime: it registers ONNX Runtime's CUDA provider library
+ * (libonnxruntime_providers_cuda.so, by default beside the ORT library that was opened) with the
+ * runtime's OrtEnv, once, and returns how many CUDA devices it offers. ort_ep_append() adds the
+ * provider to a session's options. Two ways exist in ORT 1.29 and both are tried:
+ *   - the EP-device API (RegisterExecutionProviderLibrary + SessionOptionsAppendExecutionProvider_V2):
+ *     every option (CUDA graphs, TF32, cuDNN search, memory limit) and device tensors with
+ *     CopyTensors; preferred;
+ *   - the classic OrtCUDAProviderOptions struct, for builds where the first fails: no CUDA graphs and
+ *     no TF32 switch (asking for either with it is an error, not silently ignored).
+ * Errors: LS_EMODEL when the CUDA provider or the device is missing (the message says what ORT
+ * answered and how to fall back), LS_EINVAL for settings this ORT cannot honour. Registration allocates inside
+ * ORT; appending allocates nothing of ours. Thread-safe (the runtime's lock guards registration). */
+#ifndef LS_ORT_EP_H
+#define LS_ORT_EP_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "infer/ort_runtime.h"
+
+typedef enum { ORT_EP_CPU = 0, ORT_EP_CUDA } ort_ep_kind;
+
+typedef enum {
+    ORT_CUDNN_EXHAUSTIVE = 0, /* benchmark every cuDNN algorithm once per shape (best, slow start) */
+    ORT_CUDNN_HEURISTIC,      /* cuDNN's own pick */
+    ORT_CUDNN_DEFAULT         /* a fixed default algorithm */
+} ort_cudnn_search;
+
+typedef struct {
+    ort_ep_kind kind;
+    int device_id;            /* CUDA ordinal */
+    size_t mem_limit;         /* bytes ORT's CUDA arena may hold; 0 = no limit */
+    ort_cudnn_search cudnn_search;
+    int tf32;                 /* 1: allow TF32 tensor-core math for float32 (faster, ~1e-3 rel.),
+                                 0: strict float32, -1: ORT's default */
+    int cuda_graph;           /* 1: capture one CUDA graph per batch shape and replay it */
+    const char *provider_lib; /* CUDA provider library; NULL/"" = beside the ORT library */
+} ort_ep_cfg;
+
+const char *ort_ep_kind_name(ort_ep_kind kind); /* "cpu" / "cuda" */
+int ort_ep_kind_parse(const char *s, ort_ep_kind *out); /* 0, or -1 for an unknown name */
+int ort_cudnn_search_parse(const char *s, ort_cudnn_search *out);
+
+/* Registers the CUDA provider (first call) and returns the number of CUDA devices (>= 1), or -1
+ * with LS_EMODEL. lib may be NULL. Safe to call again and from several threads. */
+int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ls_err *err);
+
+/* The EP device of CUDA ordinal `id` (NULL when the EP-device API is not in use or id is out of
+ * range); valid as long as the runtime. */
+const OrtEpDevice *ort_ep_cuda_device(ort_runtime *rt, int id);
+
+/* Adds the provider of cfg to so (nothing for ORT_EP_CPU). Writes a short description of what was
+ * done into desc (e.g. "cuda:0 (EP-device API, CUDA graphs, TF32 off)"). */
+int ort_ep_append(ort_runtime *rt, OrtSessionOptions *so, const ort_ep_cfg *cfg, char *desc, size_t desc_cap,
+                  ls_err *err);
+
+#endif

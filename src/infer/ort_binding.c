@@ -103,13 +103,14 @@ static int device_create(ort_binding *b, ls_err *err) {
     if (!d->views || !d->iob || !d->ro) return ls_fail(err, LS_ENOMEM, "allocating device views");
     if (make_views(b, d->mem, (uint8_t *const *)d->buf, d->views, err) != 0) return -1;
     const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
+    int first_id = atomic_fetch_add(&b->m->bindings_made, 1) * MAX_BATCH_LIMIT + 1;
     for (int k = 0; k < b->n_views; k++) {
         OrtStatus *st = api->CreateIoBinding(b->m->session, &d->iob[k]);
         for (int j = 0; j < b->n_in && !st; j++) st = api->BindInput(d->iob[k], s->in[j].name, d->views[k * nt + j]);
         if (!st) st = api->BindOutput(d->iob[k], s->out.name, d->views[k * nt + b->n_in]);
         if (!st) st = api->CreateRunOptions(&d->ro[k]);
         char id[16];
-        snprintf(id, sizeof id, "%d", b->m->ep.cuda_graph > 0 ? k + 1 : -1);
+        snprintf(id, sizeof id, "%d", b->m->ep.cuda_graph > 0 ? first_id + k : -1);
         if (!st) st = api->AddRunConfigEntry(d->ro[k], "gpu_graph_id", id);
         if (ort_check(rt, st, err, "binding device tensors") != 0) return -1;
     }
@@ -212,6 +213,15 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* RunWithBinding on view set k; serialised when the model replays CUDA graphs. */
+static OrtStatus *run_bound(ort_binding *b, int k) {
+    int graphs = b->m->ep.cuda_graph > 0;
+    if (graphs) pthread_mutex_lock(&b->m->graph_mu);
+    OrtStatus *st = b->m->api->RunWithBinding(b->m->session, b->dev->ro[k], b->dev->iob[k]);
+    if (graphs) pthread_mutex_unlock(&b->m->graph_mu);
+    return st;
+}
+
 /* On the GPU: host inputs -> device view set k, run, device output -> host. */
 static OrtStatus *run_device(ort_binding *b, OrtValue **host, int k) {
     const OrtApi *api = b->m->api;
@@ -220,7 +230,7 @@ static OrtStatus *run_device(ort_binding *b, OrtValue **host, int k) {
     int nt = b->n_in + 1;
     OrtValue **dv = &d->views[k * nt];
     OrtStatus *st = api->CopyTensors(env, (const OrtValue *const *)host, dv, NULL, (size_t)b->n_in);
-    if (!st) st = api->RunWithBinding(b->m->session, d->ro[k], d->iob[k]);
+    if (!st) st = run_bound(b, k);
     if (!st) st = api->CopyTensors(env, (const OrtValue *const *)&dv[b->n_in], &host[b->n_in], NULL, 1);
     return st;
 }
@@ -244,7 +254,7 @@ static int run_views(ort_binding *b, OrtValue **views, int k, ls_err *err) {
 int ort_binding_run_resident(ort_binding *b, int batch, ls_err *err) {
     if (!b || !b->dev || b->chunk || batch < 1 || batch > b->max_batch) return ort_binding_run(b, batch, err);
     uint64_t t0 = now_ns();
-    OrtStatus *st = b->m->api->RunWithBinding(b->m->session, b->dev->ro[batch - 1], b->dev->iob[batch - 1]);
+    OrtStatus *st = run_bound(b, batch - 1);
     atomic_fetch_add(&b->m->run_ns, now_ns() - t0);
     return ort_check(b->m->rt, st, err, "running on device-resident tensors");
 }

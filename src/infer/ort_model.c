@@ -221,6 +221,7 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
     m->rt = rt;
     m->api = ort_runtime_api(rt);
     m->role = role;
+    pthread_mutex_init(&m->graph_mu, NULL);
     m->file_bytes = (size_t)st_model.st_size;
     snprintf(m->path, sizeof m->path, "%s", path);
     snprintf(m->ep_desc, sizeof m->ep_desc, "cpu");
@@ -280,6 +281,7 @@ fail:
 void ort_model_destroy(ort_model *m) {
     if (!m) return;
     if (m->session) m->api->ReleaseSession(m->session);
+    pthread_mutex_destroy(&m->graph_mu);
     free(m);
 }
 

@@ -4,6 +4,7 @@
 
 #include "infer/ort_model.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #define MAX_INPUTS 2
@@ -38,6 +39,11 @@ struct ort_model {
     const OrtEpDevice *ep_device;   /* CUDA through the EP-device API: device tensors; else NULL */
     char ep_desc[128];
     _Atomic uint64_t runs, items, run_ns, failures;
+    /* CUDA graphs: ORT replays a captured graph per graph id into the addresses it was captured
+     * with, and a session with graphs must not run from two threads at once. So every binding
+     * gets its own ids (bindings_made) and replays are serialised (graph_mu). */
+    atomic_int bindings_made;
+    pthread_mutex_t graph_mu;
 };
 
 #endif

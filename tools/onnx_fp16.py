@@ -20,8 +20,8 @@ Only the operator types listed in OPS are converted; any other (or a subgraph, o
 domain) is refused with exit status 2 rather than written into a model that might be wrong. The
 result is checked with onnx.checker and strict shape/type inference before it is saved.
 Uses only onnx.helper / numpy_helper / shape_inference, so it runs with Debian's numpy 1.24 + onnx
-1.12 and with numpy 2.x + onnx 1.2x alike. (onnxconverter-common's float16 converter does the same
-job but is not packaged for Debian and keeps no float32 shape arithmetic.)
+1.12 and with numpy 2.x + onnx 1.2x alike (onnxconverter-common's float16 converter is not packaged
+for Debian).
 """
 import argparse
 import os

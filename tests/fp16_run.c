@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_in; i++) in[i] = read_f32(argv[4 + i], (size_t)batch * ort_role_input_elems(role, i));
     size_t n_out = (size_t)batch * ort_role_output_elems(role);
     float *out = calloc(n_out, sizeof *out);
-    ort_binding *b = out ? ort_binding_create(m, batch, in, out, &e) : NULL;
+    ort_binding *b = out ? ort_binding_create(m, batch, (void *const *)in, out, &e) : NULL;
     if (!b || ort_binding_run(b, batch, &e) != 0) die("run", e.msg);
     double best = 1e30;
     for (int r = 0; r < repeats; r++) {

@@ -494,6 +494,38 @@ def loaded(srv):
 LONG = speech(15.0, seed=9)  # 377 frames: a render that lasts a while
 
 
+class ExecutionProviderTest(unittest.TestCase):
+    """The build's ONNX Runtime has no CUDA provider (CI has no GPU): asking for CUDA must stop
+    lipsyncd at start with the reason, or run on the CPU when onnx.fallback says so; on the CPU no
+    GPU is reported in either API."""
+
+    def test_cuda_unavailable_refuses_to_start_and_says_how_to_fall_back(self):
+        fd, path = tempfile.mkstemp(suffix=".yaml", dir=TMP)
+        with os.fdopen(fd, "w") as f:
+            f.write(config("onnx:\n  provider: cuda\n  cuda:\n    device_ids: [0, 1]\n"))
+        p = subprocess.run([LIPSYNCD, "--config", path], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("onnx.provider cuda: ONNX Runtime's CUDA provider is not available", p.stderr)
+        self.assertIn("fallback: cpu", p.stderr)
+        self.assertIn("libonnxruntime_providers_cuda.so", p.stderr)  # what ORT could not open
+
+    def test_fallback_cpu_serves_and_reports_no_gpu_in_either_api(self):
+        with Server(config("onnx:\n  provider: cuda\n  fallback: cpu\n")) as s:
+            log = s.read_log()
+            self.assertIn("warn  CUDA unavailable, running on the CPU (onnx.fallback: cpu)", log)
+            self.assertIn("inference on cpu", log)
+            self.assertGreater(len(s.render(samples=speech(0.5)).frames), 0)
+            self.assertEqual(s.info("small").gpu_id, -1)
+            self.assertEqual(len(s.v1.GetStats(pb.GetStatsRequest(), timeout=10).gpus), 0)
+            self.assertEqual(list(s.mono.Health(mpb.HealthRequest(), timeout=10).gpu_ids), [])
+            c = s.composite(batch_size=2)
+            self.assertTrue(c.success, c.error)
+            self.assertEqual(c.gpu_id, -1)
+            lm = s.mono.LoadModel(mpb.LoadModelRequest(model_id="small2"), timeout=30)
+            self.assertTrue(lm.success, lm.error)
+            self.assertEqual(lm.gpu_id, -1)
+
+
 class RegistryTest(unittest.TestCase):
     def test_default_config_serves_the_build_demo_avatar_like_lipsync_render(self):
         with Server("server:\n  listen: 127.0.0.1:0\n") as s:

@@ -148,6 +148,63 @@ TEST(render_capacity_keys_and_build_defaults) {
     srv_config_free(&c);
 }
 
+TEST(execution_provider_defaults_to_cpu) {
+    srv_config c;
+    srv_config_defaults(&c);
+    CHECK(c.provider == ORT_EP_CPU && !c.fallback_cpu && c.uint8_io == -1, "provider %d", (int)c.provider);
+    CHECK(c.n_cuda_devices == 1 && c.cuda_device_ids[0] == 0, "devices: [0]");
+    CHECK(c.cudnn_search == ORT_CUDNN_EXHAUSTIVE && c.cuda_tf32 == -1 && c.cuda_graph, "cuda defaults");
+}
+
+TEST(cuda_keys_are_parsed) {
+    const char *y = "onnx:\n  provider: cuda\n  fallback: cpu\n  uint8_io: false\n  cuda:\n"
+                    "    device_ids: [1, 0, 3]\n    memory_limit_gb: 20\n    cudnn_conv_algo_search: heuristic\n"
+                    "    tf32: true\n    cuda_graph: false\n    provider_library: /opt/ort/libp.so\n"
+                    "models:\n  a:\n    model_path: a.onnx\n    background_dir: d\n    provider: cpu\n";
+    srv_config c;
+    ls_err e = {0};
+    CHECK(parse(&c, y, &e) == 0, "%s", e.msg);
+    CHECK(c.provider == ORT_EP_CUDA && c.fallback_cpu && c.uint8_io == 0, "provider, fallback, uint8_io");
+    CHECK(c.n_cuda_devices == 3 && c.cuda_device_ids[0] == 1 && c.cuda_device_ids[1] == 0 &&
+              c.cuda_device_ids[2] == 3, "devices in order");
+    CHECK(c.cuda_memory_limit_gb == 20 && c.cudnn_search == ORT_CUDNN_HEURISTIC && c.cuda_tf32 == 1 && !c.cuda_graph,
+          "cuda options");
+    CHECK(!strcmp(c.cuda_provider_lib, "/opt/ort/libp.so"), "library %s", c.cuda_provider_lib);
+    CHECK(c.n_models == 1 && c.models[0].provider == ORT_EP_CPU, "per-model provider");
+    srv_config_free(&c);
+    CHECK(parse(&c, "onnx:\n  cuda:\n    device_ids: 2\n", &e) == 0 && c.n_cuda_devices == 1 &&
+              c.cuda_device_ids[0] == 2, "one device as a scalar: %s", e.msg);
+    CHECK(parse(&c, "models:\n  a:\n    model_path: a.onnx\n    background_dir: d\n", &e) == 0 &&
+              c.models[0].provider == -1, "a model without provider follows onnx.provider");
+    srv_config_free(&c);
+}
+
+TEST(bad_cuda_settings_name_key_and_line) {
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"onnx:\n  provider: tpu\n", "t.yaml:2: onnx.provider: expected cpu|cuda, got 'tpu'"},
+        {"onnx:\n  fallback: gpu\n", "t.yaml:2: onnx.fallback: expected none|cpu"},
+        {"onnx:\n  cuda:\n    device_ids: [0, 0]\n", "t.yaml:3: onnx.cuda.device_ids: GPU listed twice"},
+        {"onnx:\n  cuda:\n    device_ids: [16]\n", "t.yaml:3: onnx.cuda.device_ids: expected GPU numbers"},
+        {"onnx:\n  cuda:\n    device_ids: [-1]\n", "onnx.cuda.device_ids: expected GPU numbers"},
+        {"onnx:\n  cuda:\n    device_ids: []\n", "onnx.cuda.device_ids: lists no GPU"},
+        {"onnx:\n  cuda:\n    device_ids: {a: 1}\n", "onnx.cuda.device_ids: expected a list"},
+        {"onnx:\n  cuda:\n    cudnn_conv_algo_search: fast\n", "expected exhaustive|heuristic|default"},
+        {"onnx:\n  cuda:\n    tf32: maybe\n", "onnx.cuda.tf32: expected true or false"},
+        {"onnx:\n  cuda:\n    memory_limit_gb: -1\n", "onnx.cuda.memory_limit_gb: out of range"},
+        {"onnx:\n  cuda:\n    graphs: true\n", "onnx.cuda.graphs: unknown key"},
+        {"models:\n  a:\n    model_path: a\n    background_dir: d\n    provider: x\n", "models.a.provider"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        srv_config c;
+        ls_err e = {0};
+        CHECK(parse(&c, cases[i].yaml, &e) != 0 && e.code == LS_EINVAL && strstr(e.msg, cases[i].want),
+              "case %zu: got '%s', want '%s'", i, e.msg, cases[i].want);
+        srv_config_free(&c);
+    }
+}
+
 int main(void) {
     RUN(defaults_serve_localhost_50053);
     RUN(empty_file_keeps_defaults);
@@ -161,5 +218,8 @@ int main(void) {
     RUN(listen_flag);
     RUN(missing_file_is_an_io_error);
     RUN(render_capacity_keys_and_build_defaults);
+    RUN(execution_provider_defaults_to_cpu);
+    RUN(cuda_keys_are_parsed);
+    RUN(bad_cuda_settings_name_key_and_line);
     return check_summary();
 }

@@ -119,8 +119,8 @@ int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ls_err *err) {
     int n = rt->cuda == ORT_CUDA_EP_API ? rt->n_cuda_devices : rt->cuda == ORT_CUDA_LEGACY ? 1 : -1;
     if (n < 0)
         ls_fail(err, LS_EMODEL,
-                "ONNX Runtime's CUDA provider is not available (%s). Install ONNX Runtime's CUDA build with "
-                "CUDA 12/13 and cuDNN 9 on the library path, or use provider cpu (or fallback: cpu)",
+                "ONNX Runtime's CUDA provider is not available; it needs ORT's CUDA build and CUDA 13 + cuDNN 9 "
+                "on the library path (or use provider cpu, or fallback: cpu). ORT said: %s",
                 rt->cuda_error);
     pthread_mutex_unlock(&rt->ep_mu);
     return n;

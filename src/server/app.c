@@ -96,7 +96,9 @@ static void app_health(void *ctx, srv_app_health *out) {
         for (int i = 0; i < a->cfg->n_cuda_devices && i < SRV_MAX_GPUS; i++) {
             int dev = a->cfg->cuda_device_ids[i];
             out->gpu_ids[i] = dev;
-            out->gpu_memory_used_gb[i] = (float)((double)reg_gpu_bytes(a->reg, dev) / 1073741824.0);
+            size_t bytes = reg_gpu_bytes(a->reg, dev);
+            out->gpu_memory_bytes[i] = (long long)bytes;
+            out->gpu_memory_used_gb[i] = (float)((double)bytes / 1073741824.0);
             out->n_gpus = i + 1;
         }
 }

@@ -79,6 +79,15 @@ static int v1_get_stats(void *app, srv_request *req, srv_response *resp) {
     out.memory_bytes = h.memory_bytes;
     out.memory_budget_bytes = (int64_t)(req->server->cfg->max_memory_gb * 1073741824.0);
     out.serving = st.serving;
+    Lipsync__V1__GpuStats gpus[SRV_MAX_GPUS], *gpu_ptrs[SRV_MAX_GPUS];
+    for (int i = 0; i < h.n_gpus && i < SRV_MAX_GPUS; i++) {
+        lipsync__v1__gpu_stats__init(&gpus[i]);
+        gpus[i].gpu_id = h.gpu_ids[i];
+        gpus[i].memory_bytes = h.gpu_memory_bytes[i];
+        gpu_ptrs[i] = &gpus[i];
+        out.n_gpus = (size_t)i + 1;
+    }
+    out.gpus = gpu_ptrs;
     return srv_response_pack(resp, &out.base);
 }
 

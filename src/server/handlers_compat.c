@@ -9,7 +9,6 @@
 #include "pipeline/clip.h"
 #include "server/app_priv.h"
 
-#define COMPAT_GPU_ID (-1) /* CPU inference: no GPU (Health lists no gpu_ids) */
 
 /* UNet audio block of frame i of a clip of L encoder rows, for any i. feat_window's rule (rows
  * i-8 .. i+7 of the L+2 edge-duplicated rows, zeros outside) extended past the clip's end,
@@ -123,13 +122,14 @@ int app_compat_infer(void *ctx, srv_request *req, srv_response *resp) {
         req, &monolithic__composite_batch_request__descriptor, resp);
     if (!in) return -1;
     Monolithic__CompositeBatchResponse out = MONOLITHIC__COMPOSITE_BATCH_RESPONSE__INIT;
-    out.gpu_id = COMPAT_GPU_ID;
+    out.gpu_id = -1; /* the CPU, until the avatar is known */
     val_composite v;
     ls_err err = {0};
     reg_lease lease;
     srv_response_note(resp, "avatar=%.64s", in->model_id);
     if (val_composite_request(in, &a->lim, &v, &err) != 0 || reg_acquire(a->reg, v.model_id, &lease, &err) != 0)
         return compat_fail_inband(resp, &out, &err);
+    out.gpu_id = reg_model_device(lease.unet);
     out.model_loaded = lease.loaded_now;
     out.model_load_time_ms = lease.loaded_now ? (float)lease.load_ms : 0.0f;
     reg_use use = {0};
@@ -172,7 +172,7 @@ static void compat_list_add(void *ctx, const reg_info *i) {
         monolithic__model_stats__init(o);
         o->model_id = id;
         o->loaded = i->loaded;
-        o->gpu_id = COMPAT_GPU_ID;
+        o->gpu_id = i->gpu_id;
         o->memory_mb = mib(i->memory_bytes);
         o->request_count = (int32_t)(i->requests > INT32_MAX ? INT32_MAX : i->requests);
         o->total_inference_ms = (int64_t)(i->infer_ns / 1000000u);
@@ -185,7 +185,7 @@ static void compat_list_add(void *ctx, const reg_info *i) {
         monolithic__model_info__init(o);
         o->model_id = id;
         o->loaded = i->loaded;
-        o->gpu_id = COMPAT_GPU_ID;
+        o->gpu_id = i->gpu_id;
         o->memory_mb = mib(i->memory_bytes);
         o->request_count = (int32_t)(i->requests > INT32_MAX ? INT32_MAX : i->requests);
         o->avg_inference_ms = avg_infer_ms(i);
@@ -230,12 +230,14 @@ int app_compat_load_model(void *ctx, srv_request *req, srv_response *resp) {
     bool already = false;
     ls_err err = {0};
     srv_response_note(resp, "avatar=%.64s", in->model_id);
-    out.gpu_id = COMPAT_GPU_ID; /* preferred_gpu is ignored: CPU inference */
+    /* preferred_gpu is not honoured: avatars go to the least loaded configured GPU (docs/gpu.md). */
+    out.gpu_id = -1;
     if (reg_load(a->reg, in->model_id, &info, &load_ms, &already, &err) != 0) {
         out.error = err.msg;
         srv_response_note(resp, "inband_error=%s", ls_code_name(err.code));
     } else {
         out.success = true;
+        out.gpu_id = info.gpu_id;
         out.load_time_ms = (float)load_ms;
     }
     return srv_response_pack(resp, &out.base);

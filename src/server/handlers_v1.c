@@ -158,6 +158,7 @@ static void info_to_pb(const reg_info *i, Lipsync__V1__AvatarInfo *o, char *id) 
     o->avg_render_ms = i->requests ? (float)((double)i->render_ns / 1e6 / (double)i->requests) : 0.0f;
     o->last_used_unix_ms = i->last_used_ms;
     o->in_use = i->in_use;
+    o->gpu_id = i->gpu_id;
 }
 
 typedef struct v1_list {

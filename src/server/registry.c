@@ -369,6 +369,7 @@ static void info_fill(const reg_registry *r, const reg_entry *e, reg_info *o) {
     o->frames = e->n_frames;
     o->width = e->width;
     o->height = e->height;
+    o->gpu_id = o->loaded ? e->unet->device : -1;
     if (o->loaded) o->memory_bytes = e->av_bytes + e->unet->bytes + e->encoder->bytes;
     o->requests = e->requests;
     o->frames_rendered = e->frames;

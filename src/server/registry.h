@@ -84,6 +84,7 @@ typedef struct reg_info {
     uint64_t render_ns, infer_ns;     /* summed over requests: whole render, UNet only */
     int64_t last_used_ms;             /* Unix ms of the last acquire; 0 = never */
     int in_use;
+    int gpu_id;                       /* CUDA device of its models; -1 on the CPU or not loaded */
     double load_ms;                   /* last load */
 } reg_info;
 
@@ -103,6 +104,7 @@ void reg_destroy(reg_registry *r);     /* after every lease is released and work
 
 /* The ONNX session of a leased model (alive while the lease is held). */
 ort_model *reg_model_ort(const reg_model *m);
+int reg_model_device(const reg_model *m); /* CUDA ordinal; -1 on the CPU (or m NULL) */
 
 /* Loads the `models:` entries marked preload_model or preload_backgrounds. */
 int reg_preload(reg_registry *r, ls_err *err);

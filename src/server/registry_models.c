@@ -112,3 +112,4 @@ void reg_model_free_all(reg_registry *r) {
 }
 
 ort_model *reg_model_ort(const reg_model *m) { return m ? m->m : NULL; }
+int reg_model_device(const reg_model *m) { return m ? m->device : -1; }

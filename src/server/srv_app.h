@@ -32,6 +32,7 @@ typedef struct srv_app_health {
     int n_gpus;
     int gpu_ids[SRV_MAX_GPUS];
     float gpu_memory_used_gb[SRV_MAX_GPUS];
+    long long gpu_memory_bytes[SRV_MAX_GPUS];
 } srv_app_health;
 
 typedef struct srv_app {

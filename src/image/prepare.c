@@ -60,17 +60,34 @@ void prep_input_from_crop(const uint8_t *crop, float *input) {
     }
 }
 
-int prep_frame(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box,
-               uint8_t *crop, float *input, resize_scratch *s, ls_err *err) {
-    if (!frame || !crop || !input) return ls_fail(err, LS_EINVAL, "prep: NULL buffer");
+int prep_crop(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box, uint8_t *crop,
+              resize_scratch *s, ls_err *err) {
+    if (!frame || !crop) return ls_fail(err, LS_EINVAL, "prep: NULL buffer");
     if (prep_check_box(box, fw, fh, err)) return ls_wrap(err, "prep");
     if (frame_stride < (size_t)fw * 3) return ls_fail(err, LS_EINVAL, "prep: stride below 3 * width");
-
     const uint8_t *src = frame + (size_t)box.y1 * frame_stride + (size_t)box.x1 * 3;
     if (resize_bgr(src, box_width(box), box_height(box), frame_stride, crop, PREP_CROP, PREP_CROP,
                    (size_t)PREP_CROP * 3, s, err))
         return ls_wrap(err, "prep: crop to %d", PREP_CROP);
+    return 0;
+}
 
+int prep_frame(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box,
+               uint8_t *crop, float *input, resize_scratch *s, ls_err *err) {
+    if (!input) return ls_fail(err, LS_EINVAL, "prep: NULL buffer");
+    if (prep_crop(frame, fw, fh, frame_stride, box, crop, s, err) != 0) return -1;
     prep_input_from_crop(crop, input);
     return 0;
+}
+
+void prep_crop_from_input(const float *input, uint8_t *crop) {
+    const size_t plane = (size_t)PREP_SIZE * PREP_SIZE;
+    for (int y = 0; y < PREP_SIZE; y++) {
+        uint8_t *row = crop + ((size_t)(y + PREP_BORDER) * PREP_CROP + PREP_BORDER) * 3;
+        for (int x = 0; x < PREP_SIZE; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = input[(size_t)c * plane + (size_t)y * PREP_SIZE + (size_t)x] * 255.0f + 0.5f;
+                row[3 * x + c] = (uint8_t)(v > 0.0f ? (v < 255.0f ? v : 255.0f) : 0.0f); /* NaN -> 0 */
+            }
+    }
 }

@@ -42,6 +42,14 @@ int prep_check_box(ls_box box, int fw, int fh, ls_err *err);
  * of prep_frame, for callers that keep crops (the crop depends only on the frame and its box). */
 void prep_input_from_crop(const uint8_t *crop, float *input);
 
+/* The first half of prep_frame: only the 328 x 328 crop (what a uint8 UNet takes). */
+int prep_crop(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box, uint8_t *crop,
+              resize_scratch *s, ls_err *err);
+
+/* The real half of a caller's 6 x 320 x 320 float input quantised into crop[4:324, 4:324]:
+ * round(v * 255), NaN and negatives to 0, 255 at most (exact for inputs made by prep_frame). */
+void prep_crop_from_input(const float *input, uint8_t *crop);
+
 /* frame: fw x fh BGR, rows frame_stride bytes apart. crop: PREP_CROP_BYTES (rows 984 bytes).
  * input: PREP_INPUT_FLOATS floats. */
 int prep_frame(const uint8_t *frame, int fw, int fh, size_t frame_stride, ls_box box,

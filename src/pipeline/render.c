@@ -8,6 +8,7 @@
 #include "image/paste.h"
 #include "image/prepare.h"
 #include "pipeline/avatar_cache.h"
+#include "pipeline/unet_io.h"
 
 uint64_t pipe_now_ns(void) {
     struct timespec ts;
@@ -21,17 +22,10 @@ static int render_prepare(pipe_worker *w, const pipe_render_req *req, size_t k, 
     int idx = avatar_frame_index((int64_t)k, req->start_frame, av->frame_count);
     if (idx < 0) return ls_fail(err, LS_EINVAL, "start frame %lld is negative", (long long)req->start_frame);
     *av_idx = idx;
-    if (req->prepared)
-        pipe_avcache_prepare(req->prepared, idx, w->crops + (size_t)b * PREP_CROP_BYTES,
-                             w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS);
-    else if (prep_frame(avatar_frame(av, idx), av->width, av->height, (size_t)av->width * 3,
-                        av->boxes[idx], w->crops + (size_t)b * PREP_CROP_BYTES,
-                        w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, &w->resize, err) != 0)
-        return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
     size_t j = k - req->first; /* item of the caller's inputs */
-    if (req->image_in)
-        memcpy(w->unet_image + (size_t)b * ORT_UNET_IMG_ELEMS, req->image_in + j * ORT_UNET_IMG_ELEMS,
-               sizeof(float) * ORT_UNET_IMG_ELEMS);
+    if (pipe_unet_prepare(w, b, av, idx, req->prepared, req->image_in ? req->image_in + j * ORT_UNET_IMG_ELEMS : NULL,
+                          err) != 0)
+        return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
     if (req->audio_in) {
         memcpy(w->unet_audio + (size_t)b * ORT_UNET_AUDIO_ELEMS, req->audio_in + j * ORT_UNET_AUDIO_ELEMS,
                sizeof(float) * ORT_UNET_AUDIO_ELEMS);
@@ -71,8 +65,7 @@ static int render_composite(pipe_worker *w, const pipe_render_req *req, size_t k
     }
     int full = need.x1 == 0 && need.y1 == 0 && need.x2 == av->width && need.y2 == av->height;
     restore(w->frame, avatar_frame(av, idx), stride, need, full);
-    if (paste_frame(w->unet_output + (size_t)b * ORT_UNET_OUT_ELEMS, w->crops + (size_t)b * PREP_CROP_BYTES,
-                    box, w->frame, av->width, av->height, stride, &w->resize, err) != 0)
+    if (pipe_unet_paste(w, b, box, w->frame, av->width, av->height, stride, err) != 0)
         return ls_wrap(err, "frame %zu (avatar frame %d)", k, idx);
     out->bgr = w->frame;
     out->valid = need;

@@ -81,7 +81,9 @@ int pipe_worker_bind(pipe_worker *w, ort_model *encoder, ort_model *unet, ls_err
         w->unet_binding = NULL;
         w->unet = NULL;
         if (unet) {
-            void *in[2] = {w->unet_image, w->unet_audio};
+            /* A uint8 UNet reads the crops themselves and writes bytes where the floats would go. */
+            int u8 = ort_model_role(unet) == ORT_ROLE_UNET_U8;
+            void *in[2] = {u8 ? (void *)w->crops : (void *)w->unet_image, w->unet_audio};
             if (!(w->unet_binding = ort_binding_create(unet, w->cfg.max_batch, in, w->unet_output, err)))
                 return -1;
             w->unet = unet;

@@ -32,7 +32,8 @@ typedef struct pipe_worker {
     ls_arena arena;
     float *unet_image;    /* [max_batch][6][320][320] */
     float *unet_audio;    /* [max_batch][32][16][16] */
-    float *unet_output;   /* [max_batch][3][320][320] */
+    float *unet_output;   /* [max_batch][3][320][320]; a uint8 UNet writes [max_batch][320][320][3]
+                             bytes here instead, and reads `crops` instead of unet_image (unet_io.h) */
     uint8_t *crops;       /* [max_batch][328][328][3], kept from prep for paste-back */
     float *enc_mel;       /* [PIPE_ENC_BATCH][1][80][16] */
     float *enc_feat;      /* [PIPE_ENC_BATCH][512] */

@@ -9,6 +9,7 @@
 #include "image/paste.h"
 #include "image/prepare.h"
 #include "pipeline/render.h"
+#include "pipeline/unet_io.h"
 #include "pipeline/worker.h"
 
 #define SCHED_MAX_WORKERS 16
@@ -96,9 +97,7 @@ static void run_batch(sched *s, pipe_worker *w, sched_job **jobs, int n) {
             j->done(j, -1, &err);
             continue;
         }
-        if (prep_frame(avatar_frame(av, j->avatar_frame), av->width, av->height, (size_t)av->width * 3,
-                       av->boxes[j->avatar_frame], w->crops + (size_t)m * PREP_CROP_BYTES,
-                       w->unet_image + (size_t)m * ORT_UNET_IMG_ELEMS, &w->resize, &err) != 0) {
+        if (pipe_unet_prepare(w, m, av, j->avatar_frame, NULL, NULL, &err) != 0) {
             ls_wrap(&err, "avatar frame %d", j->avatar_frame);
             j->done(j, -1, &err);
             continue;
@@ -126,8 +125,7 @@ static void run_batch(sched *s, pipe_worker *w, sched_job **jobs, int n) {
         ls_box box = av->boxes[j->avatar_frame];
         memcpy(j->dst, orig, (size_t)av->width * 3 * (size_t)av->height);
         ls_err perr = {0};
-        if (paste_frame(w->unet_output + (size_t)b * ORT_UNET_OUT_ELEMS, w->crops + (size_t)b * PREP_CROP_BYTES,
-                        box, j->dst, av->width, av->height, (size_t)av->width * 3, &w->resize, &perr) != 0) {
+        if (pipe_unet_paste(w, b, box, j->dst, av->width, av->height, (size_t)av->width * 3, &perr) != 0) {
             j->done(j, -1, &perr);
             continue;
         }

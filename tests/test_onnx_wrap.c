@@ -212,10 +212,10 @@ TEST(wrapped_model_has_uint8_io_and_keeps_the_batch_dimension) {
 /* to_u8 (paste.c) per pixel value p = byte/255 * scale: NaN and negatives -> 0, >= 255 -> 255. The
  * tiny model multiplies the image by the audio's first value, so scale NaN gives NaN everywhere,
  * +inf gives NaN (0 * inf) on black pixels and +inf elsewhere, -inf and -1 give -inf/negatives,
- * 1e30 gives huge values; scale 1 gives byte/255 back (its rounding checked by the float path). */
+ * 1e30 gives huge values; scale 0.7 gives fractions, which must truncate (checked by the float path). */
 TEST(nan_infinite_and_out_of_range_outputs_map_as_to_u8) {
     CHECK(inputs_ready, "inputs");
-    const float scales[MAX_B] = {NAN, INFINITY, -INFINITY, 1e30f, -1.0f, 1.0f};
+    const float scales[MAX_B] = {NAN, INFINITY, -INFINITY, 1e30f, -1.0f, 0.7f};
     for (int b = 0; b < MAX_B; b++) {
         memcpy(crops + b * CROP, crops + 4 * CROP, CROP); /* random bytes ... */
         for (size_t i = 0; i < CROP; i += 7) crops[b * CROP + i] = 0; /* ... with black pixels */

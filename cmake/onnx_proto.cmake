@@ -8,23 +8,30 @@ if(NOT LS_PROTOC_C)
   message(FATAL_ERROR "protoc-c not found: install protobuf-c-compiler (scripts/install-deps.sh)")
 endif()
 
-# Debian's python3-onnx ships the schema; look there first, then wherever Python packages live.
-find_file(LS_ONNX_PROTO onnx.proto
-  PATHS /usr/lib/python3/dist-packages/onnx
-  NO_DEFAULT_PATH)
+# Debian's python3-onnx ships the schema; look there first, then ask the Python the build uses
+# where its onnx package lives (a pip install), then glob the usual package folders.
+find_file(LS_ONNX_PROTO onnx.proto PATHS /usr/lib/python3/dist-packages/onnx NO_DEFAULT_PATH
+  DOC "ONNX's onnx.proto schema")
+if(NOT LS_ONNX_PROTO AND Python3_EXECUTABLE)
+  execute_process(COMMAND ${Python3_EXECUTABLE} -c "import os, onnx; print(os.path.dirname(onnx.__file__))"
+    OUTPUT_VARIABLE ls_onnx_pkg OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(ls_onnx_pkg AND EXISTS ${ls_onnx_pkg}/onnx.proto)
+    set(LS_ONNX_PROTO ${ls_onnx_pkg}/onnx.proto CACHE FILEPATH "ONNX's onnx.proto schema" FORCE)
+  endif()
+endif()
 if(NOT LS_ONNX_PROTO)
   file(GLOB ls_onnx_proto_candidates
     /usr/lib/python3*/dist-packages/onnx/onnx.proto /usr/lib/python3*/site-packages/onnx/onnx.proto
     /usr/local/lib/python3*/dist-packages/onnx/onnx.proto /usr/local/lib/python3*/site-packages/onnx/onnx.proto)
-  list(LENGTH ls_onnx_proto_candidates ls_n)
-  if(ls_n GREATER 0)
+  if(ls_onnx_proto_candidates)
     list(GET ls_onnx_proto_candidates 0 ls_first)
     set(LS_ONNX_PROTO ${ls_first} CACHE FILEPATH "ONNX's onnx.proto schema" FORCE)
   endif()
 endif()
-if(NOT LS_ONNX_PROTO)
-  message(FATAL_ERROR "onnx.proto (ONNX's protobuf schema) not found in "
-    "/usr/lib/python3/dist-packages/onnx or other Python package folders: install python3-onnx "
+if(NOT LS_ONNX_PROTO OR NOT EXISTS "${LS_ONNX_PROTO}")
+  message(FATAL_ERROR "onnx.proto (ONNX's protobuf schema, needed for src/infer/onnx_wrap.c) not found "
+    "in /usr/lib/python3/dist-packages/onnx, the onnx package of ${Python3_EXECUTABLE} or other Python "
+    "package folders (LS_ONNX_PROTO='${LS_ONNX_PROTO}'): install python3-onnx "
     "(scripts/install-deps.sh) or pass -DLS_ONNX_PROTO=/path/to/onnx.proto")
 endif()
 

@@ -1,6 +1,6 @@
 /* paste.h - the UNet's output back into the frame, as the reference pipeline does it.
  *
- * pred is 3 x 320 x 320 float32 BGR (CHW) in [0, 1]. It becomes uint8 as
+ * pred is 3 x 320 x 320 float32 BGR (CHW) in [0, 1] (or, for the _u8 variants, those bytes). It becomes uint8 as
  * np.array(pred * 255, dtype=np.uint8) does for in-range values: a float32 multiply by 255, then
  * truncation toward zero. For safety (numpy leaves these undefined) NaN and negative products
  * become 0 and products of 255 or more become 255. Those pixels overwrite crop[4:324, 4:324] of
@@ -28,5 +28,12 @@ void paste_pred_to_crop(const float *pred, uint8_t *crop);
  * the frame. The crop is only read: its border (the inside comes from pred directly). */
 int paste_frame(const float *pred, const uint8_t *crop, ls_box box, uint8_t *frame, int fw, int fh,
                 size_t frame_stride, resize_scratch *s, ls_err *err);
+
+/* The same for a prediction already in bytes: pred_hwc is 320 x 320 x 3 uint8 BGR (HWC, rows
+ * 960 bytes), e.g. the uint8-wrapped UNet's output_u8 (infer/onnx_wrap.h). For the bytes that
+ * paste_pred_to_crop makes of a float pred, both give the same crop and frame bit for bit. */
+void paste_u8_to_crop(const uint8_t *pred_hwc, uint8_t *crop);
+int paste_frame_u8(const uint8_t *pred_hwc, const uint8_t *crop, ls_box box, uint8_t *frame, int fw, int fh,
+                   size_t frame_stride, resize_scratch *s, ls_err *err);
 
 #endif

@@ -264,8 +264,8 @@ static cJSON *accuracy(ort_runtime *rt, const options *o, ls_err *err) {
                 worst = d > worst ? d : worst;
             }
     }
-    printf("accuracy on %d real frames: CUDA fp32 (TF32 off) vs CPU max |diff| %.3g; uint8 I/O vs CPU: %ld of "
-           "%zu bytes differ (max %d)\n", ri.n, max_diff, differ, n_out, worst);
+    printf("accuracy on %d real frames: %s fp32 (TF32 off) vs CPU max |diff| %.3g; uint8 I/O vs CPU: %ld of "
+           "%zu bytes differ (max %d)\n", ri.n, ort_ep_kind_name(o->provider), max_diff, differ, n_out, worst);
     res = cJSON_CreateObject();
     cJSON_AddNumberToObject(res, "frames", ri.n);
     cJSON_AddNumberToObject(res, "fp32_cuda_vs_cpu_max_abs", max_diff);

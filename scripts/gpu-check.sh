@@ -53,7 +53,7 @@ cat > "$W/lipsyncd.yaml" <<EOF
 server: {listen: "127.0.0.1:50077", worker_count: $WORKERS, queue_depth: 256}
 avatars_root: $W/avatars
 capacity: {max_batch: 32, max_models: 4, max_memory_gb: 32}
-onnx: {provider: $PROVIDER, optimized_model_dir: ""}
+onnx: {provider: $PROVIDER, uint8_io: true, optimized_model_dir: ""}
 EOF
 $RUN "$W/bin/lipsyncd" --config "$W/lipsyncd.yaml" >"$OUT/lipsyncd.log" 2>&1 &
 PID=$!
@@ -66,7 +66,7 @@ for av in gpu gpu16; do
   for batch in 25 8; do
     for t in $THREADS; do
       echo "-- avatar $av batch $batch threads $t" | tee -a "$OUT/e2e.txt"
-      timeout 120 $RUN $C bench --avatar $av --audio "$ROOT/.gpu/speech.wav" --batch $batch --threads $t \
+      timeout 150 $RUN $C bench --timeout-ms 140000 --avatar $av --audio "$ROOT/.gpu/speech.wav" --batch $batch --threads $t \
         --requests $REQUESTS 2>&1 | tee -a "$OUT/e2e.txt"
     done
   done

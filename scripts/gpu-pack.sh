@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu-check.sh needs on a GPU machine that has no Debian libraries into .gpu/
-# (git-ignored), about 62 MB, so that it fits one device call (64 MiB with the working tree):
+# (git-ignored), about 100 MB: more than one device call carries (64 MiB), so it travels in two
+# calls (.gpu/ort first; the machine keeps it while warm), see docs/gpu.md:
 #   .gpu/ort/        ONNX Runtime 1.29 + its CUDA 13 provider, sm_90 only (../shared/tools/ort-cuda)
 #   .gpu/sys.tar.xz  the shared libraries lipsyncd, lipsync and bench_gpu load, minus glibc's own
 #   .gpu/bin.tar.xz  those three programs, stripped
@@ -35,4 +36,5 @@ json.dump({"name": "gpu", "fps": 25, "width": 1280, "height": 720, "frame_count"
            "encoder": "../../models/ave_encoder.onnx"}, open(sys.argv[2] + "/manifest.json", "w"), indent=1)
 EOF
 cp "$B/demo/sentence.wav" "$G/speech.wav"
+git -C "$ROOT" rev-parse --short HEAD > "$G/commit"
 du -sh "$G" && du -ch "$G"/* | tail -1

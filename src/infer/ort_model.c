@@ -2,6 +2,8 @@
  * The per-worker bindings that run it are in ort_binding.c. */
 #include "infer/ort_model_priv.h"
 
+#include "infer/onnx_wrap.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,10 +187,20 @@ static int open_session(ort_model *m, const char *file, const void *bytes, size_
     return 0;
 }
 
-/* Reads the UNet file and wraps it for uint8 input/output (onnx_wrap.h). */
+/* Reads the UNet file and wraps it for uint8 input/output (onnx_wrap.h); *bytes is malloc'd. */
 static int wrap_u8(const char *path, void **bytes, size_t *n, ls_err *err) {
-    (void)bytes, (void)n;
-    return ls_fail(err, LS_EINVAL, "uint8 input/output is not available in this build ('%s')", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ls_fail(err, LS_EIO, "cannot read UNet model '%s'", path);
+    void *file = NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    int rc = -1;
+    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0) ls_fail(err, LS_EIO, "cannot read UNet model '%s'", path);
+    else if (!(file = malloc((size_t)size))) ls_fail(err, LS_ENOMEM, "no memory to read '%s'", path);
+    else if (fread(file, 1, (size_t)size, f) != (size_t)size) ls_fail(err, LS_EIO, "short read of '%s'", path);
+    else rc = onnx_wrap_unet_u8(file, (size_t)size, bytes, n, err);
+    fclose(f);
+    free(file);
+    return rc == 0 ? 0 : ls_wrap(err, "uint8 I/O for '%s'", path);
 }
 
 static int newer_or_same(const struct stat *a, const struct stat *b) {

@@ -134,11 +134,15 @@ static cJSON *bench_setting(ort_runtime *rt, const options *o, const setting *s,
         goto done;
     }
     if (!(b = ort_binding_create(m, max_b, buf.in, buf.out, err))) goto done;
-    printf("%-32s load %.0f ms on %s\n", s->label, load_ms, ort_model_ep_desc(m));
+    printf("%-32s load %.0f ms on %s, %s\n", s->label, load_ms, ort_model_ep_desc(m),
+           ort_binding_on_device(b) ? "device tensors" : "host tensors");
+    if (ort_binding_device_note(b)[0]) printf("  (no device tensors: %s)\n", ort_binding_device_note(b));
     res = cJSON_CreateObject();
     cJSON_AddStringToObject(res, "setting", s->label);
     cJSON_AddStringToObject(res, "provider", ort_model_ep_desc(m));
     cJSON_AddNumberToObject(res, "load_ms", load_ms);
+    cJSON_AddBoolToObject(res, "device_tensors", ort_binding_on_device(b));
+    cJSON_AddStringToObject(res, "device_note", ort_binding_device_note(b));
     cJSON *rows = cJSON_AddArrayToObject(res, "batches");
     for (int i = 0; i < o->n_batches; i++) {
         int batch = o->batches[i];

@@ -49,28 +49,46 @@ timeout 420 $RUN "$W/bin/bench_gpu" --provider "$PROVIDER" --unet "$W/models/une
 
 log "lipsyncd end to end"
 WORKERS=$(nproc)
-cat > "$W/lipsyncd.yaml" <<EOF
+export LIPSYNC_SERVER=127.0.0.1:50077
+C="$W/bin/lipsync client"
+# start_server NAME GRAPHS: lipsyncd on $PROVIDER with CUDA graphs on or off, logging to OUT/NAME.log
+start_server() {
+  cat > "$W/$1.yaml" <<EOF
 server: {listen: "127.0.0.1:50077", worker_count: $WORKERS, queue_depth: 256}
 avatars_root: $W/avatars
 capacity: {max_batch: 32, max_models: 4, max_memory_gb: 32}
-onnx: {provider: $PROVIDER, uint8_io: true, optimized_model_dir: ""}
+onnx: {provider: $PROVIDER, uint8_io: true, optimized_model_dir: "", cuda: {cuda_graph: $2}}
 EOF
-$RUN "$W/bin/lipsyncd" --config "$W/lipsyncd.yaml" >"$OUT/lipsyncd.log" 2>&1 &
-PID=$!
-for _ in $(seq 120); do grep -q listening "$OUT/lipsyncd.log" && break; kill -0 $PID 2>/dev/null || break; sleep 0.5; done
-grep -E "listening|warn|error" "$OUT/lipsyncd.log" | tee -a "$OUT/summary.txt"
-export LIPSYNC_SERVER=127.0.0.1:50077
-C="$W/bin/lipsync client"
+  $RUN "$W/bin/lipsyncd" --config "$W/$1.yaml" >"$OUT/$1.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 120); do grep -q listening "$OUT/$1.log" && break; kill -0 $PID 2>/dev/null || break; sleep 0.5; done
+  grep -E "listening|warn|error" "$OUT/$1.log" | tee -a "$OUT/summary.txt"
+}
+stop_server() {
+  $RUN $C stats >"$OUT/$1.stats.txt" 2>&1
+  kill -TERM $PID; wait $PID; echo "lipsyncd ($1) exit $?" | tee -a "$OUT/summary.txt"
+}
+# bench_e2e AVATAR BATCH THREADS...
+bench_e2e() {
+  local av=$1 batch=$2; shift 2
+  for t in "$@"; do
+    echo "-- avatar $av batch $batch threads $t" | tee -a "$OUT/e2e.txt"
+    timeout 150 $RUN $C bench --timeout-ms 140000 --avatar $av --audio "$ROOT/.gpu/speech.wav" --batch $batch \
+      --threads $t --requests $REQUESTS 2>&1 | tee -a "$OUT/e2e.txt"
+  done
+}
+start_server e2e false
 for av in gpu gpu16; do
   $RUN $C load --avatar $av >>"$OUT/e2e.txt" 2>&1
-  for batch in 25 8; do
-    for t in $THREADS; do
-      echo "-- avatar $av batch $batch threads $t" | tee -a "$OUT/e2e.txt"
-      timeout 150 $RUN $C bench --timeout-ms 140000 --avatar $av --audio "$ROOT/.gpu/speech.wav" --batch $batch --threads $t \
-        --requests $REQUESTS 2>&1 | tee -a "$OUT/e2e.txt"
-    done
-  done
+  bench_e2e $av 25 $THREADS
+  bench_e2e $av 8 $THREADS
 done
-$RUN $C stats >"$OUT/stats.txt" 2>&1
-kill -TERM $PID; wait $PID; echo "lipsyncd exit $?" | tee -a "$OUT/summary.txt"
+stop_server e2e
+if [ "$PROVIDER" = cuda ]; then
+  log "lipsyncd end to end, CUDA graphs"
+  echo "== CUDA graphs" >>"$OUT/e2e.txt"
+  start_server e2e_graphs true
+  for av in gpu gpu16; do bench_e2e $av 25 16; done
+  stop_server e2e_graphs
+fi
 log "done"

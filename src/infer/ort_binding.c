@@ -43,6 +43,7 @@ struct ort_binding {
     uint8_t *stage[NT_MAX];
     OrtValue *stage_views[NT_MAX];
     device_side *dev;           /* NULL unless the model runs on CUDA through the EP-device API */
+    ls_err device_why;          /* why dev is NULL for a model on CUDA (empty otherwise) */
 };
 
 static const tensor_spec *tensor_of(const ort_binding *b, int j) {
@@ -114,12 +115,15 @@ static int device_create(ort_binding *b, ls_err *err) {
         if (!st) st = api->AddRunConfigEntry(d->ro[k], "gpu_graph_id", id);
         if (ort_check(rt, st, err, "binding device tensors") != 0) return -1;
     }
-    return 0;
+    /* One copy now, so that a provider without a data transfer shows here, not in every run. */
+    return ort_check(rt, api->CopyTensors(ort_runtime_env(rt), (const OrtValue *const *)b->views, d->views, NULL, 1),
+                     err, "copying to the GPU");
 }
 
 static void device_destroy(ort_binding *b) {
     device_side *d = b->dev;
     if (!d) return;
+    b->dev = NULL;
     const OrtApi *api = b->m->api;
     int nt = b->n_in + 1;
     for (int k = 0; k < b->n_views; k++) {
@@ -181,7 +185,11 @@ ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs
             if (make_view(b, b->mem, j, b->stage[j], b->chunk, &b->stage_views[j], err) != 0) goto fail;
         }
     }
-    if (m->ep_device && device_create(b, err) != 0) goto fail;
+    if (m->ep_device && device_create(b, &b->device_why) != 0) {
+        /* Device tensors are an optimisation: without them ORT copies host tensors itself. */
+        device_destroy(b);
+        b->dev = NULL;
+    }
     return b;
 fail:
     ort_binding_destroy(b);
@@ -206,6 +214,7 @@ void ort_binding_destroy(ort_binding *b) {
 
 int ort_binding_max_batch(const ort_binding *b) { return b->max_batch; }
 int ort_binding_on_device(const ort_binding *b) { return b->dev != NULL; }
+const char *ort_binding_device_note(const ort_binding *b) { return b->device_why.msg; }
 
 static uint64_t now_ns(void) {
     struct timespec ts;

@@ -130,7 +130,10 @@ int ort_binding_run(ort_binding *b, int batch, ls_err *err);
  * for a dynamic-batch model on CUDA through the EP-device API; otherwise ort_binding_run. */
 int ort_binding_run_resident(ort_binding *b, int batch, ls_err *err);
 
-/* Whether runs go through device copies (the model is on CUDA through the EP-device API). */
+/* Whether runs go through device copies (the model is on CUDA through the EP-device API). When
+ * the device side cannot be set up (ORT offers no GPU allocator or data transfer), the binding
+ * still works, on host tensors that ORT copies itself, and ort_binding_device_note() says why. */
 int ort_binding_on_device(const ort_binding *b);
+const char *ort_binding_device_note(const ort_binding *b); /* "" unless it fell back */
 
 #endif

@@ -72,6 +72,9 @@ reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, i
     ort_ep_cfg ep = r->cfg.ep;
     ep.kind = device >= 0 ? ORT_EP_CUDA : ORT_EP_CPU;
     ep.device_id = device;
+    /* The encoder's batch follows each clip's length: a graph per size would pile up; only the
+     * UNet, whose batches are the configured sizes, replays CUDA graphs. */
+    if (role != ORT_ROLE_UNET) ep.cuda_graph = 0;
     ort_model_opts opts = {.intra_threads = r->cfg.intra_op_threads, .no_spin = 1, .ep = &ep,
                            .uint8_io = role == ORT_ROLE_UNET && r->cfg.uint8_io};
     char cache[SRV_CFG_PATH_MAX + 128];

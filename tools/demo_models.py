@@ -19,6 +19,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
+# Written explicitly: a newer onnx package (1.23 writes IR 14 by default) would otherwise make files
+# that ONNX Runtime 1.29 (IR <= 13) refuses. IR 8 is what opset 17 came with.
+IR_VERSION = 8
 MOUTH_CX, MOUTH_CY, MOUTH_RX, MOUTH_RY = 160.0, 120.0, 64.0, 34.0
 INNER_RX_CLOSED = 48.0         # inner ellipse width when barely open; grows to MOUTH_RX
 LOUD_FLOOR, LOUD_GAIN = 0.04, 3.5
@@ -33,7 +36,7 @@ def _const(inits, name, arr):
 
 def _model(nodes, inits, inputs, outputs, doc):
     graph = helper.make_graph(nodes, doc, inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)], ir_version=IR_VERSION,
                               producer_name='lipsyncd tools/demo_models.py', doc_string=doc)
     onnx.checker.check_model(model)
     return model

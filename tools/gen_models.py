@@ -28,6 +28,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
+# Written explicitly: a newer onnx package (1.23 writes IR 14 by default) would otherwise make files
+# that ONNX Runtime 1.29 (IR <= 13) refuses. IR 8 is what opset 17 came with.
+IR_VERSION = 8
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ def vinfo(name, dims):
 
 def make_model(nodes, inits, inputs, outputs, doc):
     graph = helper.make_graph(nodes, doc, inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)], ir_version=IR_VERSION,
                               producer_name='lipsyncd tools/gen_models.py', doc_string=doc)
     onnx.checker.check_model(model)
     return model

@@ -3,7 +3,11 @@
  *
  *   bench_gpu --unet FP32.onnx [--unet-fp16 FP16.onnx] [--avatar DIR --encoder ENC.onnx --audio WAV]
  *             [--device N] [--batches 1,8,25] [--repeats N] [--provider cuda|cpu] [--json OUT]
+ *             [--api auto|ep_device|classic] [--host-tensors 1] [--probe STEP --encoder ENC.onnx]
  *
+ * --probe runs one small step and exits 0 when it worked (encoder | unet | unet_u8 | both |
+ * graphs): scripts/gpu-check.sh runs each in its own process, so that a crash inside ONNX Runtime
+ * shows which step and API it belongs to instead of ending the whole check.
  * Speed: for each setting (precision, float or uint8 I/O, CUDA graphs off/on) and batch size, the
  * median / min / max of `repeats` runs after 3 warm-ups (CUDA graphs capture during those), twice:
  * "model" = RunWithBinding on tensors already on the GPU (the model's own limit, the issue's
@@ -37,9 +41,10 @@
 #define ACC_FRAMES 16
 
 typedef struct {
-    const char *unet, *unet16, *avatar, *encoder, *audio, *json;
-    int device, repeats, n_batches, batches[MAX_BATCHES];
+    const char *unet, *unet16, *avatar, *encoder, *audio, *json, *probe;
+    int device, repeats, n_batches, batches[MAX_BATCHES], host_tensors;
     ort_ep_kind provider;
+    ort_cuda_api api;
 } options;
 
 typedef struct {
@@ -60,7 +65,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static ort_ep_cfg ep_of(const options *o, int cuda_graph, int tf32) {
     return (ort_ep_cfg){.kind = o->provider, .device_id = o->device, .cudnn_search = ORT_CUDNN_EXHAUSTIVE,
-                        .tf32 = tf32, .cuda_graph = cuda_graph};
+                        .tf32 = tf32, .cuda_graph = cuda_graph, .api = o->api, .host_tensors = o->host_tensors};
 }
 
 static ort_model *load(ort_runtime *rt, const char *path, ort_role role, const ort_ep_cfg *ep, int u8,
@@ -308,6 +313,46 @@ done:
     return res;
 }
 
+/* One probe step (see the top comment): 0 when it loaded and ran. */
+static int probe(ort_runtime *rt, const options *o, ls_err *err) {
+    const char *step = o->probe;
+    int enc = !strcmp(step, "encoder") || !strcmp(step, "both");
+    int unet = strcmp(step, "encoder") != 0;
+    int u8 = !strcmp(step, "unet_u8") || !strcmp(step, "both") || !strcmp(step, "graphs");
+    ort_ep_cfg ep = ep_of(o, !strcmp(step, "graphs"), -1);
+    ort_model *me = NULL, *mu = NULL;
+    ort_binding *be = NULL, *bu = NULL;
+    buffers bufu = {0};
+    static float mel[3 * ORT_ENC_MEL_ELEMS], feat[3 * ORT_ENC_FEAT_ELEMS];
+    void *mel_in[1] = {mel};
+    int rc = -1;
+    if (!enc && !unet) return ls_fail(err, LS_EINVAL, "unknown probe step '%s'", step);
+    if (enc && (!o->encoder || !(me = load(rt, o->encoder, ORT_ROLE_ENCODER, &ep, 0, NULL, err)) ||
+                !(be = ort_binding_create(me, 3, mel_in, feat, err)) || ort_binding_run(be, 3, err) != 0))
+        goto done;
+    if (enc) printf("probe %s: encoder ran on %s (%s tensors)\n", step, ort_model_ep_desc(me),
+                    ort_binding_on_device(be) ? "device" : "host");
+    if (unet) {
+        if (!(mu = load(rt, o->unet, ORT_ROLE_UNET, &ep, u8, NULL, err)) ||
+            buffers_make(&bufu, ort_model_role(mu), 2) != 0 || !(bu = ort_binding_create(mu, 2, bufu.in, bufu.out, err)))
+            goto done;
+        for (int i = 0; i < 4; i++)
+            if (ort_binding_run(bu, 2, err) != 0 || ort_binding_run_resident(bu, 2, err) != 0) goto done;
+        printf("probe %s: UNet ran on %s (%s tensors%s%s)\n", step, ort_model_ep_desc(mu),
+               ort_binding_on_device(bu) ? "device" : "host", ort_binding_device_note(bu)[0] ? ": " : "",
+               ort_binding_device_note(bu));
+    }
+    if (enc && ort_binding_run(be, 3, err) != 0) goto done; /* the first model still runs */
+    rc = 0;
+done:
+    ort_binding_destroy(bu);
+    ort_binding_destroy(be);
+    buffers_free(&bufu);
+    ort_model_destroy(mu);
+    ort_model_destroy(me);
+    return rc;
+}
+
 static int parse_batches(const char *s, options *o) {
     o->n_batches = 0;
     for (char *end; *s && o->n_batches < MAX_BATCHES; s = *end ? end + 1 : end) {
@@ -332,6 +377,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--repeats")) o.repeats = atoi(v);
         else if (!strcmp(k, "--batches") && parse_batches(v, &o) == 0) continue;
         else if (!strcmp(k, "--provider") && ort_ep_kind_parse(v, &o.provider) == 0) continue;
+        else if (!strcmp(k, "--api") && ort_cuda_api_parse(v, &o.api) == 0) continue;
+        else if (!strcmp(k, "--host-tensors")) o.host_tensors = atoi(v);
+        else if (!strcmp(k, "--probe")) o.probe = v;
         else {
             fprintf(stderr, "bench_gpu: bad option %s %s (see the comment at the top of bench/bench_gpu.c)\n", k, v);
             return 2;
@@ -348,6 +396,12 @@ int main(int argc, char **argv) {
     if (!rt) {
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;
+    }
+    if (o.probe) {
+        int prc = probe(rt, &o, &err);
+        if (prc != 0) printf("probe %s: FAILED: %s\n", o.probe, err.msg);
+        ort_runtime_destroy(rt);
+        return prc ? 1 : 0;
     }
     const setting settings[] = {
         {"fp32, float I/O", 0, 0, 0},          {"fp32, uint8 I/O", 0, 1, 0},

@@ -27,6 +27,9 @@ TEST(provider_names_round_trip) {
     CHECK(ort_ep_kind_parse("cpu", &k) == 0 && k == ORT_EP_CPU && !strcmp(ort_ep_kind_name(k), "cpu"), "cpu");
     CHECK(ort_ep_kind_parse("cuda", &k) == 0 && k == ORT_EP_CUDA && !strcmp(ort_ep_kind_name(k), "cuda"), "cuda");
     CHECK(ort_ep_kind_parse("CUDA", &k) != 0 && ort_ep_kind_parse("", &k) != 0, "unknown names refused");
+    ort_cuda_api api;
+    CHECK(ort_cuda_api_parse("classic", &api) == 0 && api == ORT_CUDA_API_CLASSIC && ort_cuda_api_parse("v3", &api) != 0,
+          "CUDA API names");
     ort_cudnn_search s;
     CHECK(ort_cudnn_search_parse("heuristic", &s) == 0 && s == ORT_CUDNN_HEURISTIC, "cudnn search");
     CHECK(ort_cudnn_search_parse("fastest", &s) != 0, "unknown search refused");
@@ -66,13 +69,13 @@ static float *run_demo(const ort_ep_cfg *ep, ls_err *e) {
 
 TEST(cuda_is_either_missing_with_a_clear_error_or_agrees_with_the_cpu) {
     ls_err e = {0};
-    int n = ort_ep_cuda_devices(rt, NULL, &e);
+    int n = ort_ep_cuda_devices(rt, NULL, ORT_CUDA_API_AUTO, &e);
     ort_ep_cfg cuda = {.kind = ORT_EP_CUDA, .tf32 = 0};
     if (n < 0) {
         CHECK(e.code == LS_EMODEL && strstr(e.msg, "CUDA provider is not available") && strstr(e.msg, "fallback"),
               "missing provider explained: %s", e.msg);
         ls_err again = {0};
-        CHECK(ort_ep_cuda_devices(rt, NULL, &again) < 0 && !strcmp(again.msg, e.msg), "same answer twice");
+        CHECK(ort_ep_cuda_devices(rt, NULL, ORT_CUDA_API_AUTO, &again) < 0 && !strcmp(again.msg, e.msg), "same answer twice");
         ls_err load_err = {0};
         float *out = run_demo(&cuda, &load_err);
         CHECK(!out && load_err.code == LS_EMODEL && strstr(load_err.msg, "CUDA provider is not available"),
@@ -93,7 +96,7 @@ TEST(cuda_is_either_missing_with_a_clear_error_or_agrees_with_the_cpu) {
 
 TEST(a_gpu_that_does_not_exist_is_refused) {
     ls_err e = {0};
-    int n = ort_ep_cuda_devices(rt, NULL, &e);
+    int n = ort_ep_cuda_devices(rt, NULL, ORT_CUDA_API_AUTO, &e);
     if (n < 0) return; /* covered above */
     ort_ep_cfg cuda = {.kind = ORT_EP_CUDA, .device_id = n + 3};
     ort_model_opts o = {.ep = &cuda};

@@ -154,12 +154,14 @@ TEST(execution_provider_defaults_to_cpu) {
     CHECK(c.provider == ORT_EP_CPU && !c.fallback_cpu && c.uint8_io == -1, "provider %d", (int)c.provider);
     CHECK(c.n_cuda_devices == 1 && c.cuda_device_ids[0] == 0, "devices: [0]");
     CHECK(c.cudnn_search == ORT_CUDNN_EXHAUSTIVE && c.cuda_tf32 == -1 && c.cuda_graph, "cuda defaults");
+    CHECK(c.cuda_api == ORT_CUDA_API_AUTO && c.cuda_device_tensors, "auto API, device tensors");
 }
 
 TEST(cuda_keys_are_parsed) {
     const char *y = "onnx:\n  provider: cuda\n  fallback: cpu\n  uint8_io: false\n  cuda:\n"
                     "    device_ids: [1, 0, 3]\n    memory_limit_gb: 20\n    cudnn_conv_algo_search: heuristic\n"
-                    "    tf32: true\n    cuda_graph: false\n    provider_library: /opt/ort/libp.so\n"
+                    "    tf32: true\n    cuda_graph: false\n    provider_library: /opt/ort/libp.so\n    api: classic\n"
+                    "    device_tensors: false\n"
                     "models:\n  a:\n    model_path: a.onnx\n    background_dir: d\n    provider: cpu\n";
     srv_config c;
     ls_err e = {0};
@@ -170,6 +172,7 @@ TEST(cuda_keys_are_parsed) {
     CHECK(c.cuda_memory_limit_gb == 20 && c.cudnn_search == ORT_CUDNN_HEURISTIC && c.cuda_tf32 == 1 && !c.cuda_graph,
           "cuda options");
     CHECK(!strcmp(c.cuda_provider_lib, "/opt/ort/libp.so"), "library %s", c.cuda_provider_lib);
+    CHECK(c.cuda_api == ORT_CUDA_API_CLASSIC && !c.cuda_device_tensors, "api, device tensors");
     CHECK(c.n_models == 1 && c.models[0].provider == ORT_EP_CPU, "per-model provider");
     srv_config_free(&c);
     CHECK(parse(&c, "onnx:\n  cuda:\n    device_ids: 2\n", &e) == 0 && c.n_cuda_devices == 1 &&
@@ -194,6 +197,7 @@ TEST(bad_cuda_settings_name_key_and_line) {
         {"onnx:\n  cuda:\n    tf32: maybe\n", "onnx.cuda.tf32: expected true or false"},
         {"onnx:\n  cuda:\n    memory_limit_gb: -1\n", "onnx.cuda.memory_limit_gb: out of range"},
         {"onnx:\n  cuda:\n    graphs: true\n", "onnx.cuda.graphs: unknown key"},
+        {"onnx:\n  cuda:\n    api: v2\n", "onnx.cuda.api: expected auto|ep_device|classic, got 'v2'"},
         {"models:\n  a:\n    model_path: a\n    background_dir: d\n    provider: x\n", "models.a.provider"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

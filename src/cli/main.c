@@ -1,5 +1,6 @@
 /* main.c - the `lipsync` command-line program: dispatches to one subcommand (see commands.h). */
 #include "cli/commands.h"
+#include "common/hugepages.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,7 @@ static int usage(FILE *out) {
 int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return usage(stdout);
+    if (!strcmp(argv[1], "render")) ls_hugepages_reexec(argv); /* the UNet's arena (hugepages.h) */
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "lipsync: unknown command '%s'\n", argv[1]);

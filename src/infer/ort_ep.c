@@ -31,6 +31,16 @@ int ort_cudnn_search_parse(const char *s, ort_cudnn_search *out) {
     return -1;
 }
 
+int ort_cuda_api_parse(const char *s, ort_cuda_api *out) {
+    static const char *const names[] = {"auto", "ep_device", "classic"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (ort_cuda_api)i;
+            return 0;
+        }
+    return -1;
+}
+
 /* The provider library beside the ORT library that was opened (a bare name if that had no folder,
  * so the loader's search path applies as it did for ORT itself). */
 static void default_lib(const ort_runtime *rt, char *out, size_t cap) {
@@ -105,14 +115,14 @@ static int setup_legacy(ort_runtime *rt) {
     return -1;
 }
 
-int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ls_err *err) {
+int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ort_cuda_api api, ls_err *err) {
     pthread_mutex_lock(&rt->ep_mu);
     if (rt->cuda == ORT_CUDA_UNTRIED) {
         char path[1100];
         if (lib && *lib) snprintf(path, sizeof path, "%s", lib);
         else default_lib(rt, path, sizeof path);
-        if (setup_ep_api(rt, path) == 0) rt->cuda = ORT_CUDA_EP_API;
-        else if (setup_legacy(rt) == 0) rt->cuda = ORT_CUDA_LEGACY;
+        if (api != ORT_CUDA_API_CLASSIC && setup_ep_api(rt, path) == 0) rt->cuda = ORT_CUDA_EP_API;
+        else if (api != ORT_CUDA_API_EP_DEVICE && setup_legacy(rt) == 0) rt->cuda = ORT_CUDA_LEGACY;
         else rt->cuda = ORT_CUDA_MISSING;
     }
     /* The classic path cannot list devices: a missing one shows when a session is created. */
@@ -178,10 +188,13 @@ int ort_ep_append(ort_runtime *rt, OrtSessionOptions *so, const ort_ep_cfg *cfg,
         if (desc_cap) snprintf(desc, desc_cap, "cpu");
         return 0;
     }
-    int n = ort_ep_cuda_devices(rt, cfg->provider_lib, err);
+    int n = ort_ep_cuda_devices(rt, cfg->provider_lib, cfg->api, err);
     if (n < 0) return -1;
-    const OrtEpDevice *dev = ort_ep_cuda_device(rt, cfg->device_id);
-    if (rt->cuda == ORT_CUDA_EP_API && !dev)
+    if (cfg->api == ORT_CUDA_API_EP_DEVICE && rt->cuda != ORT_CUDA_EP_API)
+        return ls_fail(err, LS_EMODEL, "the CUDA provider was set up with the classic options in this process; "
+                                       "the EP-device API cannot be used as well");
+    const OrtEpDevice *dev = cfg->api == ORT_CUDA_API_CLASSIC ? NULL : ort_ep_cuda_device(rt, cfg->device_id);
+    if (rt->cuda == ORT_CUDA_EP_API && cfg->api != ORT_CUDA_API_CLASSIC && !dev)
         return ls_fail(err, LS_EMODEL, "CUDA device %d does not exist: ONNX Runtime sees %d CUDA device%s",
                        cfg->device_id, n, n == 1 ? "" : "s");
     int rc = dev ? append_ep_api(rt, so, cfg, dev, err) : append_legacy(rt, so, cfg, err);

@@ -29,6 +29,12 @@ typedef enum {
     ORT_CUDNN_DEFAULT         /* a fixed default algorithm */
 } ort_cudnn_search;
 
+typedef enum {
+    ORT_CUDA_API_AUTO = 0,  /* the EP-device API, else the classic options */
+    ORT_CUDA_API_EP_DEVICE, /* only the EP-device API */
+    ORT_CUDA_API_CLASSIC    /* only the classic options (no CUDA graphs, no device tensors) */
+} ort_cuda_api;
+
 typedef struct {
     ort_ep_kind kind;
     int device_id;            /* CUDA ordinal */
@@ -38,15 +44,19 @@ typedef struct {
                                  0: strict float32, -1: ORT's default */
     int cuda_graph;           /* 1: capture one CUDA graph per batch shape and replay it */
     const char *provider_lib; /* CUDA provider library; NULL/"" = beside the ORT library */
+    ort_cuda_api api;         /* how the provider is added (a runtime keeps its first choice) */
+    int host_tensors;         /* 1: bindings keep tensors on the host and ORT copies them per run */
 } ort_ep_cfg;
 
 const char *ort_ep_kind_name(ort_ep_kind kind); /* "cpu" / "cuda" */
 int ort_ep_kind_parse(const char *s, ort_ep_kind *out); /* 0, or -1 for an unknown name */
 int ort_cudnn_search_parse(const char *s, ort_cudnn_search *out);
+int ort_cuda_api_parse(const char *s, ort_cuda_api *out); /* auto | ep_device | classic */
 
-/* Registers the CUDA provider (first call) and returns the number of CUDA devices (>= 1), or -1
- * with LS_EMODEL. lib may be NULL. Safe to call again and from several threads. */
-int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ls_err *err);
+/* Registers the CUDA provider (first call, the way `api` says) and returns the number of CUDA
+ * devices (>= 1), or -1 with LS_EMODEL. lib may be NULL. Safe to call again and from several
+ * threads; later calls get the first call's outcome. */
+int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ort_cuda_api api, ls_err *err);
 
 /* The EP device of CUDA ordinal `id` (NULL when the EP-device API is not in use or id is out of
  * range); valid as long as the runtime. */

@@ -15,6 +15,13 @@
 
 typedef const OrtApiBase *(*get_api_base_fn)(void);
 
+static OrtLoggingLevel log_level(const char *name) {
+    static const char *const names[] = {"verbose", "info", "warning", "error", "fatal"};
+    for (int i = 0; name && i < 5; i++)
+        if (!strcmp(name, names[i])) return (OrtLoggingLevel)i;
+    return ORT_LOGGING_LEVEL_FATAL;
+}
+
 ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
     const char *path = lib_path;
     if (!path || !*path) path = getenv("LIPSYNC_ORT_LIBRARY");
@@ -55,8 +62,9 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
         goto fail;
     }
     /* ORT's own log goes to stderr; only fatal messages, since every error also comes back to us
-     * as an OrtStatus and is reported through ls_err. */
-    if (ort_check(rt, rt->api->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "lipsyncd", &rt->env), err,
+     * as an OrtStatus and is reported through ls_err. LIPSYNC_ORT_LOG=verbose|info|warning|error
+     * asks for more (node placement, kernel choices: for diagnosing a provider). */
+    if (ort_check(rt, rt->api->CreateEnv(log_level(getenv("LIPSYNC_ORT_LOG")), "lipsyncd", &rt->env), err,
                   "creating the ONNX Runtime environment") != 0)
         goto fail;
     return rt;

@@ -20,7 +20,8 @@ typedef enum {
     K_FALLBACK, /* none | cpu, into a bool */
     K_CUDNN,    /* exhaustive | heuristic | default */
     K_TRIBOOL,  /* true | false into an int 1 / 0 (the default, -1, means "not said") */
-    K_DEVICES   /* a list of CUDA ordinals (or one) into cuda_device_ids */
+    K_DEVICES,  /* a list of CUDA ordinals (or one) into cuda_device_ids */
+    K_CUDA_API  /* auto | ep_device | classic */
 } key_type;
 
 typedef struct {
@@ -73,6 +74,8 @@ static const key_def KEYS[] = {
     {"onnx.cuda.tf32", K_TRIBOOL, F(cuda_tf32), 0, 0, 0},
     {"onnx.cuda.cuda_graph", K_BOOL, F(cuda_graph), 0, 0, 0},
     {"onnx.cuda.provider_library", K_STR, S(cuda_provider_lib), 0, 0},
+    {"onnx.cuda.api", K_CUDA_API, F(cuda_api), 0, 0, 0},
+    {"onnx.cuda.device_tensors", K_BOOL, F(cuda_device_tensors), 0, 0, 0},
     {"output.jpeg_quality", K_INT, F(jpeg_quality), 0, 1, 100},
     {"testing.enable_sleep_method", K_BOOL, F(testing_enable_sleep), 0, 0, 0},
     {"stream.max_sessions", K_INT, F(stream_max_sessions), 0, 0, 4096},
@@ -159,6 +162,8 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->cudnn_search = ORT_CUDNN_EXHAUSTIVE;
     cfg->cuda_tf32 = -1;
     cfg->cuda_graph = true;
+    cfg->cuda_api = ORT_CUDA_API_AUTO;
+    cfg->cuda_device_tensors = true;
 }
 
 void srv_config_free(srv_config *cfg) {
@@ -318,6 +323,10 @@ static int set_value(walk_ctx *w, const key_def *k, const char *path, const yaml
         *(int *)field = b;
         return 0;
     }
+    case K_CUDA_API:
+        if (ort_cuda_api_parse(s, (ort_cuda_api *)field))
+            return fail_at(w, n, path, "expected auto|ep_device|classic, got '%s'", s);
+        return 0;
     case K_DEVICES: break; /* handled above */
     }
     return fail_at(w, n, path, "internal: bad key type%s", "");

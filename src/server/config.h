@@ -78,6 +78,8 @@ typedef struct srv_config {
     int cuda_tf32;                 /* onnx.cuda.tf32: -1 (default) ORT's choice, 0 off, 1 on */
     bool cuda_graph;               /* onnx.cuda.cuda_graph; default true */
     char cuda_provider_lib[SRV_CFG_PATH_MAX]; /* onnx.cuda.provider_library; "" = beside ORT */
+    ort_cuda_api cuda_api;         /* onnx.cuda.api: auto (default) | ep_device | classic */
+    bool cuda_device_tensors;      /* onnx.cuda.device_tensors: default true (ort_ep_cfg.host_tensors) */
     int jpeg_quality;              /* default 75 */
     int max_batch;                 /* frames per render batch; default 32 */
     int max_frame_width;           /* largest avatar frame the workers composite; default 1920 */

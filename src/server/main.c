@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hugepages.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -67,6 +68,7 @@ static int usage(FILE *f, int rc) {
 }
 
 int main(int argc, char **argv) {
+    ls_hugepages_reexec(argv); /* first: it may start the program again */
     const char *config_path = NULL, *listen = NULL;
     int check_only = 0;
     for (int i = 1; i < argc; i++) {

@@ -33,7 +33,7 @@ static void publish(reg_registry *r) {
 static int check_cuda(reg_registry *r, ls_err *err) {
     if (r->cfg.ep.kind != ORT_EP_CUDA) return 0;
     ls_err why = {0};
-    int n = ort_ep_cuda_devices(r->rt, r->cfg.ep.provider_lib, &why);
+    int n = ort_ep_cuda_devices(r->rt, r->cfg.ep.provider_lib, r->cfg.ep.api, &why);
     for (int i = 0; n > 0 && i < r->cfg.n_cuda_devices; i++)
         if (r->cfg.cuda_devices[i] >= n)
             n = ls_fail(&why, LS_EMODEL, "onnx.cuda.device_ids lists GPU %d but ONNX Runtime sees %d GPU%s",

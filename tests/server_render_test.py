@@ -526,6 +526,23 @@ class ExecutionProviderTest(unittest.TestCase):
             self.assertEqual(lm.gpu_id, -1)
 
 
+    def test_uint8_io_gives_the_float_paths_bytes(self):
+        # The UNet wrapped for uint8 images (onnx.uint8_io) on the CPU: Render equals lipsync
+        # render's float path byte for byte, and client visual frames (quantised back to the crop)
+        # give the server's own preparation.
+        a = speech(1.0, seed=3)
+        with Server(config("onnx:\n  uint8_io: true\n")) as s:
+            self.assertIn("inference on cpu, uint8 I/O", s.read_log())
+            r = s.render(samples=a)
+            self.assertEqual([f.data for f in r.frames], cli_frames(SMALL, a, 75))
+            idx = [pingpong(k, 3, N) for k in range(4)]
+            visual = np.stack([prep_visual(SMALL, SMALL_BOXES, i) for i in idx]).astype("<f4")
+            given = s.composite(raw_audio=a.tobytes(), batch_size=4, start_frame_idx=3, visual_frames=visual.tobytes())
+            own = s.composite(raw_audio=a.tobytes(), batch_size=4, start_frame_idx=3)
+            self.assertTrue(given.success and own.success, given.error + own.error)
+            self.assertEqual(list(given.composited_frames), list(own.composited_frames))
+
+
 class RegistryTest(unittest.TestCase):
     def test_default_config_serves_the_build_demo_avatar_like_lipsync_render(self):
         with Server("server:\n  listen: 127.0.0.1:0\n") as s:

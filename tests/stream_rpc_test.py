@@ -178,6 +178,18 @@ class StreamIdentity(unittest.TestCase):
     def test_1s_chunks(self):
         self.identity(16000)
 
+    def test_uint8_unet_streams_the_float_paths_pixels(self):
+        # The scheduler's batches through a UNet wrapped for uint8 images (onnx.uint8_io): the
+        # streamed pixels equal Render's on the float UNet (the module's server), tolerance 0.
+        audio = speech(1.0, seed=9)
+        ref = SRV.render_raw(audio)
+        with Server("onnx:\n  uint8_io: true\n") as s:
+            self.assertIn("inference on cpu, uint8 I/O", s.read_log())
+            frames, _, _ = s.stream([cfg_msg()] + chunks(audio, 3200) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)])
+        self.assertEqual(len(frames), len(ref))
+        for i, (f, r) in enumerate(zip(frames, ref)):
+            self.assertEqual(f.data, r.data, "frame %d" % i)
+
 
 class StreamControl(unittest.TestCase):
     def test_frames_wait_for_lookahead_and_flush_emits_the_rest(self):

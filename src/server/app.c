@@ -139,7 +139,7 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
     for (int i = 0; reg_ep(a->reg) == ORT_EP_CUDA && i < cfg->n_cuda_devices && used < sizeof a->inference; i++)
         used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, "%s%d", i ? "," : ": GPUs ",
                                  cfg->cuda_device_ids[i]);
-    if (rc.uint8_io && reg_ep(a->reg) == ORT_EP_CUDA && used < sizeof a->inference)
+    if (reg_uint8_io(a->reg) && used < sizeof a->inference)
         snprintf(a->inference + used, sizeof a->inference - used, ", uint8 I/O");
     /* Per-worker arena beyond the request: the largest reply's bytes (bounded by the message size
      * limit, checked while filling), one Frame + Box + pointer per frame, and the list replies. */

@@ -63,6 +63,7 @@ reg_registry *reg_create(const reg_cfg *cfg, ls_err *err) {
 
 const char *reg_ep_note(const reg_registry *r) { return r->ep_note; }
 ort_ep_kind reg_ep(const reg_registry *r) { return r->cfg.ep.kind; }
+bool reg_uint8_io(const reg_registry *r) { return r->cfg.uint8_io; }
 
 size_t reg_gpu_bytes(reg_registry *r, int dev) {
     size_t bytes = 0;

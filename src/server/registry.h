@@ -98,6 +98,7 @@ typedef struct reg_use {
 reg_registry *reg_create(const reg_cfg *cfg, ls_err *err);
 const char *reg_ep_note(const reg_registry *r); /* "" or why CUDA fell back to the CPU */
 ort_ep_kind reg_ep(const reg_registry *r);      /* the provider in effect */
+bool reg_uint8_io(const reg_registry *r);       /* UNets wrapped for uint8 images, in effect */
 /* GPU memory ORT holds for the models placed on CUDA device `dev` (ort_model_device_bytes). */
 size_t reg_gpu_bytes(reg_registry *r, int dev);
 void reg_destroy(reg_registry *r);     /* after every lease is released and worker unbound */

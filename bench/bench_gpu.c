@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_time.h"
 #include "audio/features.h"
 #include "audio/pcm.h"
 #include "avatar/avatar.h"
@@ -52,16 +52,6 @@ typedef struct {
     int fp16, uint8_io, cuda_graph;
 } setting;
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + 1e-6 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static ort_ep_cfg ep_of(const options *o, int cuda_graph, int tf32) {
     return (ort_ep_cfg){.kind = o->provider, .device_id = o->device, .cudnn_search = ORT_CUDNN_EXHAUSTIVE,
@@ -71,9 +61,9 @@ static ort_ep_cfg ep_of(const options *o, int cuda_graph, int tf32) {
 static ort_model *load(ort_runtime *rt, const char *path, ort_role role, const ort_ep_cfg *ep, int u8,
                        double *ms, ls_err *err) {
     ort_model_opts mo = {.ep = ep, .uint8_io = u8};
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     ort_model *m = ort_model_load(rt, path, role, &mo, err);
-    if (ms) *ms = now_ms() - t0;
+    if (ms) *ms = bench_now_ms() - t0;
     return m;
 }
 
@@ -111,12 +101,12 @@ static int time_runs(ort_binding *b, int batch, int repeats, int resident, doubl
     if (!t) return ls_fail(err, LS_ENOMEM, "out of memory");
     int rc = 0;
     for (int i = 0; i < 3 + repeats && rc == 0; i++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         rc = resident ? ort_binding_run_resident(b, batch, err) : ort_binding_run(b, batch, err);
-        if (i >= 3) t[i - 3] = now_ms() - t0;
+        if (i >= 3) t[i - 3] = bench_now_ms() - t0;
     }
     if (rc == 0) {
-        qsort(t, (size_t)repeats, sizeof *t, cmp_double);
+        qsort(t, (size_t)repeats, sizeof *t, bench_cmp);
         st[0] = t[repeats / 2], st[1] = t[0], st[2] = t[repeats - 1];
     }
     free(t);

@@ -7,26 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_time.h"
 #include "image/jpeg.h"
 #include "image/paste.h"
 #include "image/prepare.h"
 #include "image/resize.h"
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp);
     return v[n / 2];
 }
 
@@ -62,16 +52,16 @@ static int bench(int w, int h, ls_box box, int reps) {
     photo_like(frame, w, h);
     size_t jpeg_bytes = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (prep_frame(frame, w, h, (size_t)w * 3, box, crop, input, &sp, &e)) break;
-        double t1 = now_ms();
+        double t1 = bench_now_ms();
         for (size_t i = 0; i < 3 * PREP_SIZE * PREP_SIZE; i++) pred[i] = input[i]; /* "network" */
-        double t2 = now_ms();
+        double t2 = bench_now_ms();
         if (paste_frame(pred, crop, box, frame, w, h, (size_t)w * 3, &sq, &e)) break;
-        double t3 = now_ms();
+        double t3 = bench_now_ms();
         const uint8_t *jpg;
         if (jpeg_encode_bgr(enc, frame, w, h, (size_t)w * 3, &jpg, &jpeg_bytes, &e)) break;
-        double t4 = now_ms();
+        double t4 = bench_now_ms();
         t_prep[r] = t1 - t0, t_paste[r] = t3 - t2, t_jpeg[r] = t4 - t3;
     }
     if (e.code) {

@@ -6,6 +6,7 @@
  * audio encoder at batch 1 and 41 and the UNet at batch 1 and 8: one warm-up run, then N timed
  * runs; prints median / min / max milliseconds per run and per item. Not a test: numbers depend
  * on the machine and its load. */
+#include "bench_time.h"
 #include "common/err.h"
 #include "infer/ort_model.h"
 #include "infer/ort_runtime.h"
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     const char *label;
@@ -21,16 +21,6 @@ typedef struct {
     int use_defaults; /* pass NULL options: every ORT default */
 } setting;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Times `repeats` runs of batch `batch`; fills med/min/max in ms. Returns -1 on error. */
 static int time_model(ort_model *m, int batch, int repeats, double out[3], ls_err *err) {
@@ -57,11 +47,11 @@ static int time_model(ort_model *m, int batch, int repeats, double out[3], ls_er
     b = ort_binding_create(m, batch, (void *const *)in, out_buf, err);
     if (!b || ort_binding_run(b, batch, err) != 0) goto done; /* warm-up: first run sizes ORT's arena */
     for (int r = 0; r < repeats; r++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (ort_binding_run(b, batch, err) != 0) goto done;
-        t[r] = now_ms() - t0;
+        t[r] = bench_now_ms() - t0;
     }
-    qsort(t, (size_t)repeats, sizeof *t, cmp_double);
+    qsort(t, (size_t)repeats, sizeof *t, bench_cmp);
     out[0] = t[repeats / 2];
     out[1] = t[0];
     out[2] = t[repeats - 1];
@@ -113,7 +103,7 @@ int main(int argc, char **argv) {
     printf("%-20s %-8s %5s %26s %10s\n", "setting", "model", "batch", "ms/run med (min-max)", "ms/item");
     for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
         for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
-            double lt = now_ms();
+            double lt = bench_now_ms();
             ort_model *m = ort_model_load(rt, models[k].path, models[k].role,
                                           settings[s].use_defaults ? NULL : &settings[s].opts, &err);
             if (!m) {
@@ -121,7 +111,7 @@ int main(int argc, char **argv) {
                 ort_runtime_destroy(rt);
                 return 1;
             }
-            lt = now_ms() - lt;
+            lt = bench_now_ms() - lt;
             for (int bi = 0; bi < 2; bi++) {
                 int batch = models[k].batch[bi];
                 double t[3];

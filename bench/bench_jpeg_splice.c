@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <turbojpeg.h>
 
+#include "bench_time.h"
 #include "image/jpeg_splice.h"
 #include "jpeg_splice_util.h"
 
@@ -22,16 +22,6 @@ enum { M_TJ, M_FULL, M_S4, M_S8, NMETHODS };
 static const char *names[NMETHODS] = {"full tjCompress2", "full libjpeg, restart 4", "splice, restart 4",
                                       "splice, restart 8"};
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + 1e-6 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int bench_size(int w, int h, int side, int frames) {
     ls_err e;
@@ -64,7 +54,7 @@ static int bench_size(int w, int h, int side, int frames) {
             for (int r = y; r < y + side; r++)
                 memcpy(frame + (size_t)r * stride + x * 3, face + (size_t)(r + shift) * stride + (x + shift) * 3,
                        (size_t)side * 3);
-            double t0 = now_ms();
+            double t0 = bench_now_ms();
             if (m == M_TJ) {
                 unsigned long tjlen = tjBufSize(w, h, TJSAMP_420);
                 rc = tjCompress2(tj, frame, w, stride, h, TJPF_BGR, &tjbuf, &tjlen, TJSAMP_420, 75, TJFLAG_NOREALLOC);
@@ -74,7 +64,7 @@ static int bench_size(int w, int h, int side, int frames) {
             } else {
                 rc = jsplice_encode(enc, m == M_S4 ? bg4 : bg8, frame, stride, b, out, cap, &len, &e);
             }
-            t[m][i] = now_ms() - t0;
+            t[m][i] = bench_now_ms() - t0;
             bytes[m] += (double)len;
             if (rc) return fprintf(stderr, "encode failed: %s %s\n", e.msg, tjGetErrorStr2(tj)), 1;
         }
@@ -86,10 +76,10 @@ static int bench_size(int w, int h, int side, int frames) {
     }
     printf("\n%dx%d, %dx%d box, %d frames (ms per frame)\n", w, h, side, side, frames);
     printf("%-26s %8s %8s %8s %9s %10s\n", "method", "median", "min", "max", "speed-up", "bytes");
-    qsort(t[M_TJ], (size_t)frames, sizeof(double), cmp_double);
+    qsort(t[M_TJ], (size_t)frames, sizeof(double), bench_cmp);
     double tj_median = t[M_TJ][frames / 2];
     for (int m = 0; m < NMETHODS; m++) {
-        if (m) qsort(t[m], (size_t)frames, sizeof(double), cmp_double);
+        if (m) qsort(t[m], (size_t)frames, sizeof(double), bench_cmp);
         double med = t[m][frames / 2];
         printf("%-26s %8.3f %8.3f %8.3f %8.1fx %10.0f\n", names[m], med, t[m][0], t[m][frames - 1],
                tj_median / med, bytes[m] / frames);

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_time.h"
+
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -51,27 +53,6 @@ static void bench_alloc_stop(long *calls, long *bytes) {
     atomic_store(&bench_alloc_on, 0);
     *calls = atomic_load(&bench_alloc_calls);
     *bytes = atomic_load(&bench_alloc_bytes);
-}
-
-static double bench_now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + 1e-6 * (double)t.tv_nsec;
-}
-
-static int bench_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct { double med, min, max; int n; } bench_stat;
-
-/* Median, min and max of v[0..n) (sorts v). */
-static bench_stat bench_stats(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, bench_cmp);
-    bench_stat s = {n ? (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])) : 0, n ? v[0] : 0,
-                    n ? v[n - 1] : 0, n};
-    return s;
 }
 
 static cJSON *bench_figures; /* the array written at the end */

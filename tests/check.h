@@ -59,4 +59,15 @@ static inline const char *check_golden(const char *name) {
     return path;
 }
 
+/* Path of a generated model: $LS_BUILD_DIR/models/name (set by ctest). Two static buffers used in
+ * turn, so two results can be held at once. */
+static inline const char *check_model(const char *name) {
+    static char path[2][1024];
+    static int k;
+    k ^= 1;
+    const char *dir = getenv("LS_BUILD_DIR");
+    snprintf(path[k], sizeof path[k], "%s/models/%s", dir ? dir : "../build", name);
+    return path[k];
+}
+
 #endif

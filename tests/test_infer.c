@@ -14,16 +14,9 @@
 
 static ort_runtime *rt;
 
-static const char *model_path(const char *name) {
-    static char path[1024];
-    const char *dir = getenv("LS_BUILD_DIR");
-    snprintf(path, sizeof path, "%s/models/%s", dir ? dir : "../build", name);
-    return path;
-}
-
 /* Reads a raw float32 file of exactly n floats; NULL on any mismatch. */
 static float *read_f32(const char *name, size_t n) {
-    FILE *f = fopen(model_path(name), "rb");
+    FILE *f = fopen(check_model(name), "rb");
     if (!f) return NULL;
     float *p = malloc(n * sizeof *p + 1);
     size_t got = p ? fread(p, sizeof *p, n + 1, f) : 0;
@@ -37,7 +30,7 @@ static float *read_f32(const char *name, size_t n) {
 
 static ort_model *load(const char *name, ort_role role, const ort_model_opts *o) {
     ls_err e = {0};
-    ort_model *m = ort_model_load(rt, model_path(name), role, o, &e);
+    ort_model *m = ort_model_load(rt, check_model(name), role, o, &e);
     if (!m) fprintf(stderr, "  loading %s: %s\n", name, e.msg);
     return m;
 }
@@ -153,14 +146,14 @@ TEST(unet_matches_numpy_reference_and_fixed_batch_variant_agrees) {
 
 TEST(wrong_io_models_fail_naming_the_file_and_tensor) {
     ls_err e = {0};
-    CHECK(!ort_model_load(rt, model_path("bad_name_encoder.onnx"), ORT_ROLE_ENCODER, NULL, &e), "bad name refused");
+    CHECK(!ort_model_load(rt, check_model("bad_name_encoder.onnx"), ORT_ROLE_ENCODER, NULL, &e), "bad name refused");
     CHECK(e.code == LS_EMODEL && strstr(e.msg, "bad_name_encoder.onnx") && strstr(e.msg, "'mel_spectrogram'") &&
               strstr(e.msg, "'mel'"),
           "message: %s", e.msg);
-    CHECK(!ort_model_load(rt, model_path("bad_shape_unet.onnx"), ORT_ROLE_UNET, NULL, &e), "bad shape refused");
+    CHECK(!ort_model_load(rt, check_model("bad_shape_unet.onnx"), ORT_ROLE_UNET, NULL, &e), "bad shape refused");
     CHECK(e.code == LS_EMODEL && strstr(e.msg, "bad_shape_unet.onnx") && strstr(e.msg, "'audio' dimension 2 is 8"),
           "message: %s", e.msg);
-    CHECK(!ort_model_load(rt, model_path("demo_encoder.onnx"), ORT_ROLE_UNET, NULL, &e), "encoder as UNet refused");
+    CHECK(!ort_model_load(rt, check_model("demo_encoder.onnx"), ORT_ROLE_UNET, NULL, &e), "encoder as UNet refused");
     CHECK(e.code == LS_EMODEL && strstr(e.msg, "no input named 'input'"), "message: %s", e.msg);
 }
 

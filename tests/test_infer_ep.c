@@ -15,13 +15,6 @@
 
 static ort_runtime *rt;
 
-static const char *model_path(const char *name) {
-    static char path[1024];
-    const char *dir = getenv("LS_BUILD_DIR");
-    snprintf(path, sizeof path, "%s/models/%s", dir ? dir : "../build", name);
-    return path;
-}
-
 TEST(provider_names_round_trip) {
     ort_ep_kind k;
     CHECK(ort_ep_kind_parse("cpu", &k) == 0 && k == ORT_EP_CPU && !strcmp(ort_ep_kind_name(k), "cpu"), "cpu");
@@ -39,7 +32,7 @@ TEST(cpu_provider_is_described_and_puts_nothing_on_a_gpu) {
     ort_ep_cfg cpu = {.kind = ORT_EP_CPU};
     ort_model_opts o = {.ep = &cpu};
     ls_err e = {0};
-    ort_model *m = ort_model_load(rt, model_path("demo_unet.onnx"), ORT_ROLE_UNET, &o, &e);
+    ort_model *m = ort_model_load(rt, check_model("demo_unet.onnx"), ORT_ROLE_UNET, &o, &e);
     CHECK(m, "%s", e.msg);
     if (!m) return;
     CHECK(ort_model_ep(m) == ORT_EP_CPU && ort_model_device(m) == -1, "on the CPU");
@@ -51,7 +44,7 @@ TEST(cpu_provider_is_described_and_puts_nothing_on_a_gpu) {
 /* Runs the demo UNet (batch 2, deterministic inputs) with `ep`; returns the output or NULL. */
 static float *run_demo(const ort_ep_cfg *ep, ls_err *e) {
     ort_model_opts o = {.ep = ep};
-    ort_model *m = ort_model_load(rt, model_path("demo_unet.onnx"), ORT_ROLE_UNET, &o, e);
+    ort_model *m = ort_model_load(rt, check_model("demo_unet.onnx"), ORT_ROLE_UNET, &o, e);
     static float img[2 * ORT_UNET_IMG_ELEMS], aud[2 * ORT_UNET_AUDIO_ELEMS];
     for (size_t i = 0; i < sizeof img / sizeof *img; i++) img[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
     for (size_t i = 0; i < sizeof aud / sizeof *aud; i++) aud[i] = (float)((i * 40503u) % 200) / 100.0f - 1.0f;
@@ -100,7 +93,7 @@ TEST(a_gpu_that_does_not_exist_is_refused) {
     if (n < 0) return; /* covered above */
     ort_ep_cfg cuda = {.kind = ORT_EP_CUDA, .device_id = n + 3};
     ort_model_opts o = {.ep = &cuda};
-    ort_model *m = ort_model_load(rt, model_path("demo_unet.onnx"), ORT_ROLE_UNET, &o, &e);
+    ort_model *m = ort_model_load(rt, check_model("demo_unet.onnx"), ORT_ROLE_UNET, &o, &e);
     CHECK(!m && e.code == LS_EMODEL && strstr(e.msg, "does not exist"), "%s", e.msg);
     ort_model_destroy(m);
 }

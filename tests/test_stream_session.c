@@ -21,15 +21,6 @@
 #define SR 16000
 #define MAXF 128
 
-static const char *model_path(const char *name) {
-    static char p[2][1024];
-    static int k;
-    k ^= 1;
-    const char *dir = getenv("LS_BUILD_DIR");
-    snprintf(p[k], sizeof p[k], "%s/models/%s", dir ? dir : "../build", name);
-    return p[k];
-}
-
 /* A 5-frame 320x240 avatar with textured, slightly moving face boxes, in memory. */
 static avatar *small_avatar(void) {
     static uint8_t pixels[NFR * H * W * 3];
@@ -506,8 +497,8 @@ int main(void) {
     pipe_worker_cfg wc = {.max_batch = 4, .max_frame_w = W, .max_frame_h = H};
     fx.av = small_avatar();
     if (sched_limits_init(&fx.lim, 16) != 0 || !(fx.rt = ort_runtime_create(NULL, &err)) ||
-        !(fx.enc = ort_model_load(fx.rt, model_path("demo_encoder.onnx"), ORT_ROLE_ENCODER, &mo, &err)) ||
-        !(fx.unet = ort_model_load(fx.rt, model_path("demo_unet.onnx"), ORT_ROLE_UNET, &mo, &err)) ||
+        !(fx.enc = ort_model_load(fx.rt, check_model("demo_encoder.onnx"), ORT_ROLE_ENCODER, &mo, &err)) ||
+        !(fx.unet = ort_model_load(fx.rt, check_model("demo_unet.onnx"), ORT_ROLE_UNET, &mo, &err)) ||
         !(fx.w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx.w, fx.enc, fx.unet, &err) != 0) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return 1;

@@ -12,33 +12,34 @@
 
 const char *ort_ep_kind_name(ort_ep_kind kind) { return kind == ORT_EP_CUDA ? "cuda" : "cpu"; }
 
+/* Index of s in names[0..n), or -1. */
+static int name_index(const char *s, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return i;
+    return -1;
+}
+
 int ort_ep_kind_parse(const char *s, ort_ep_kind *out) {
-    if (!strcmp(s, "cpu")) *out = ORT_EP_CPU;
-    else if (!strcmp(s, "cuda")) *out = ORT_EP_CUDA;
-    else return -1;
-    return 0;
+    static const char *const names[] = {"cpu", "cuda"};
+    int i = name_index(s, names, 2);
+    if (i >= 0) *out = (ort_ep_kind)i;
+    return i >= 0 ? 0 : -1;
 }
 
 static const char *const CUDNN_NAMES[] = {"EXHAUSTIVE", "HEURISTIC", "DEFAULT"};
 
 int ort_cudnn_search_parse(const char *s, ort_cudnn_search *out) {
-    static const char *const lower[] = {"exhaustive", "heuristic", "default"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(s, lower[i])) {
-            *out = (ort_cudnn_search)i;
-            return 0;
-        }
-    return -1;
+    static const char *const names[] = {"exhaustive", "heuristic", "default"};
+    int i = name_index(s, names, 3);
+    if (i >= 0) *out = (ort_cudnn_search)i;
+    return i >= 0 ? 0 : -1;
 }
 
 int ort_cuda_api_parse(const char *s, ort_cuda_api *out) {
     static const char *const names[] = {"auto", "ep_device", "classic"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(s, names[i])) {
-            *out = (ort_cuda_api)i;
-            return 0;
-        }
-    return -1;
+    int i = name_index(s, names, 3);
+    if (i >= 0) *out = (ort_cuda_api)i;
+    return i >= 0 ? 0 : -1;
 }
 
 /* The provider library beside the ORT library that was opened (a bare name if that had no folder,

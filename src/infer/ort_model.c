@@ -270,15 +270,18 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
         }
     }
     if (!m->session) {
-        char what[1100];
-        snprintf(what, sizeof what, "ONNX Runtime cannot load %s model '%s' on %s", ort_role_name(role), path,
-                 m->ep_desc[0] ? m->ep_desc : ort_ep_kind_name(m->ep.kind));
         /* ORT writes the optimised graph while it creates the session; write it under a name of
          * our own and rename it into place, so a concurrent reader never sees half a file. */
         char tmp[4200];
         if (cache) snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", cache, (long)getpid(), (void *)m);
         int rc = open_session(m, path, bytes, n_bytes, o, ort_level(o->opt_level), cache ? tmp : NULL, &s, err);
-        if (rc != 0 || ort_check(rt, s, err, what) != 0) {
+        if (rc == 0 && s) { /* the provider was added (ep_desc says which): ORT refused the model */
+            char what[1300];
+            snprintf(what, sizeof what, "ONNX Runtime cannot load %s model '%s' on %s", ort_role_name(role), path,
+                     m->ep_desc);
+            rc = ort_check(rt, s, err, what);
+        }
+        if (rc != 0) {
             if (cache) unlink(tmp);
             goto fail;
         }

@@ -153,7 +153,7 @@ TEST(execution_provider_defaults_to_cpu) {
     srv_config_defaults(&c);
     CHECK(c.provider == ORT_EP_CPU && !c.fallback_cpu && c.uint8_io == -1, "provider %d", (int)c.provider);
     CHECK(c.n_cuda_devices == 1 && c.cuda_device_ids[0] == 0, "devices: [0]");
-    CHECK(c.cudnn_search == ORT_CUDNN_EXHAUSTIVE && c.cuda_tf32 == -1 && c.cuda_graph, "cuda defaults");
+    CHECK(c.cudnn_search == ORT_CUDNN_EXHAUSTIVE && c.cuda_tf32 == -1 && c.cuda_graph == -1, "cuda defaults");
     CHECK(c.cuda_api == ORT_CUDA_API_AUTO && c.cuda_device_tensors, "auto API, device tensors");
 }
 
@@ -169,7 +169,7 @@ TEST(cuda_keys_are_parsed) {
     CHECK(c.provider == ORT_EP_CUDA && c.fallback_cpu && c.uint8_io == 0, "provider, fallback, uint8_io");
     CHECK(c.n_cuda_devices == 3 && c.cuda_device_ids[0] == 1 && c.cuda_device_ids[1] == 0 &&
               c.cuda_device_ids[2] == 3, "devices in order");
-    CHECK(c.cuda_memory_limit_gb == 20 && c.cudnn_search == ORT_CUDNN_HEURISTIC && c.cuda_tf32 == 1 && !c.cuda_graph,
+    CHECK(c.cuda_memory_limit_gb == 20 && c.cudnn_search == ORT_CUDNN_HEURISTIC && c.cuda_tf32 == 1 && c.cuda_graph == 0,
           "cuda options");
     CHECK(!strcmp(c.cuda_provider_lib, "/opt/ort/libp.so"), "library %s", c.cuda_provider_lib);
     CHECK(c.cuda_api == ORT_CUDA_API_CLASSIC && !c.cuda_device_tensors, "api, device tensors");

@@ -147,11 +147,13 @@ const OrtEpDevice *ort_ep_cuda_device(ort_runtime *rt, int id) {
 
 static int append_ep_api(ort_runtime *rt, OrtSessionOptions *so, const ort_ep_cfg *cfg, const OrtEpDevice *dev,
                          ls_err *err) {
+    if (cfg->cuda_graph > 0 && cfg->host_tensors)
+        return ls_fail(err, LS_EINVAL, "cuda_graph: CUDA graphs need device tensors (device_tensors: true)");
     char id[16], limit[32], tf32[4], graph[4];
     snprintf(id, sizeof id, "%d", cfg->device_id);
     snprintf(limit, sizeof limit, "%zu", cfg->mem_limit ? cfg->mem_limit : (size_t)SIZE_MAX);
     snprintf(tf32, sizeof tf32, "%d", cfg->tf32 > 0);
-    snprintf(graph, sizeof graph, "%d", cfg->cuda_graph > 0);
+    snprintf(graph, sizeof graph, "%d", cfg->cuda_graph > 0 || (cfg->cuda_graph < 0 && !cfg->host_tensors));
     const char *keys[] = {"device_id", "gpu_mem_limit", "cudnn_conv_algo_search", "use_tf32",
                           "enable_cuda_graph", "do_copy_in_default_stream"};
     const char *vals[] = {id, limit, CUDNN_NAMES[cfg->cudnn_search], tf32, graph, "1"};
@@ -202,6 +204,7 @@ int ort_ep_append(ort_runtime *rt, OrtSessionOptions *so, const ort_ep_cfg *cfg,
     if (rc == 0 && desc_cap)
         snprintf(desc, desc_cap, "cuda:%d (%s, cuDNN %s, TF32 %s, CUDA graphs %s)", cfg->device_id,
                  dev ? "EP-device API" : "classic options", CUDNN_NAMES[cfg->cudnn_search],
-                 cfg->tf32 < 0 ? "default" : cfg->tf32 ? "on" : "off", cfg->cuda_graph > 0 ? "on" : "off");
+                 cfg->tf32 < 0 ? "default" : cfg->tf32 ? "on" : "off",
+                 dev && (cfg->cuda_graph > 0 || (cfg->cuda_graph < 0 && !cfg->host_tensors)) ? "on" : "off");
     return rc;
 }

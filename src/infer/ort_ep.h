@@ -42,7 +42,9 @@ typedef struct {
     ort_cudnn_search cudnn_search;
     int tf32;                 /* 1: allow TF32 tensor-core math for float32 (faster, ~1e-3 rel.),
                                  0: strict float32, -1: ORT's default */
-    int cuda_graph;           /* 1: capture one CUDA graph per batch shape and replay it */
+    int cuda_graph;           /* 1: capture one CUDA graph per batch shape and replay it (an error
+                                 where it cannot be done), 0: never, -1: where the EP-device API
+                                 and device tensors allow it */
     const char *provider_lib; /* CUDA provider library; NULL/"" = beside the ORT library */
     ort_cuda_api api;         /* how the provider is added (a runtime keeps its first choice) */
     int host_tensors;         /* 1: bindings keep tensors on the host and ORT copies them per run */

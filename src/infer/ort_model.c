@@ -291,6 +291,8 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
     bytes = NULL;
     if (on_cuda && m->ep.api != ORT_CUDA_API_CLASSIC && !m->ep.host_tensors)
         m->ep_device = ort_ep_cuda_device(rt, m->ep.device_id);
+    /* What the session really does (ort_ep_append's rule): bindings follow it. */
+    m->ep.cuda_graph = m->ep_device && m->ep.cuda_graph != 0;
     if (validate(m, err) != 0) goto fail;
     return m;
 fail:

@@ -72,7 +72,7 @@ static const key_def KEYS[] = {
     {"onnx.cuda.memory_limit_gb", K_DOUBLE, F(cuda_memory_limit_gb), 0, 0, 1 << 20},
     {"onnx.cuda.cudnn_conv_algo_search", K_CUDNN, F(cudnn_search), 0, 0, 0},
     {"onnx.cuda.tf32", K_TRIBOOL, F(cuda_tf32), 0, 0, 0},
-    {"onnx.cuda.cuda_graph", K_BOOL, F(cuda_graph), 0, 0, 0},
+    {"onnx.cuda.cuda_graph", K_TRIBOOL, F(cuda_graph), 0, 0, 0},
     {"onnx.cuda.provider_library", K_STR, S(cuda_provider_lib), 0, 0},
     {"onnx.cuda.api", K_CUDA_API, F(cuda_api), 0, 0, 0},
     {"onnx.cuda.device_tensors", K_BOOL, F(cuda_device_tensors), 0, 0, 0},
@@ -161,7 +161,7 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->n_cuda_devices = 1; /* device 0 */
     cfg->cudnn_search = ORT_CUDNN_EXHAUSTIVE;
     cfg->cuda_tf32 = -1;
-    cfg->cuda_graph = true;
+    cfg->cuda_graph = -1;
     cfg->cuda_api = ORT_CUDA_API_AUTO;
     cfg->cuda_device_tensors = true;
 }

@@ -76,7 +76,8 @@ typedef struct srv_config {
     double cuda_memory_limit_gb;   /* onnx.cuda.memory_limit_gb per GPU and session; 0 = none */
     ort_cudnn_search cudnn_search; /* onnx.cuda.cudnn_conv_algo_search; default exhaustive */
     int cuda_tf32;                 /* onnx.cuda.tf32: -1 (default) ORT's choice, 0 off, 1 on */
-    bool cuda_graph;               /* onnx.cuda.cuda_graph; default true */
+    int cuda_graph;                /* onnx.cuda.cuda_graph: -1 (default) where the EP-device API
+                                      allows, 0 off, 1 required */
     char cuda_provider_lib[SRV_CFG_PATH_MAX]; /* onnx.cuda.provider_library; "" = beside ORT */
     ort_cuda_api cuda_api;         /* onnx.cuda.api: auto (default) | ep_device | classic */
     bool cuda_device_tensors;      /* onnx.cuda.device_tensors: default true (ort_ep_cfg.host_tensors) */

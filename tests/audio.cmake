@@ -3,6 +3,7 @@
 ls_add_c_test(test_mel test_mel.c)
 ls_add_c_test(test_features test_features.c)
 ls_add_c_test(test_pcm test_pcm.c)
+ls_add_c_test(test_pcm_stream test_pcm_stream.c)
 ls_add_c_test(test_npy test_npy.c)
 
 # Frame counts and window starts against the reference's Python formulas, over many lengths.

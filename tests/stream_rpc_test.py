@@ -178,6 +178,19 @@ class StreamIdentity(unittest.TestCase):
     def test_1s_chunks(self):
         self.identity(16000)
 
+    def test_44100_hz_in_10ms_chunks_equals_one_render(self):
+        # The resampler keeps its state across chunks: the streamed frames equal Render's of the
+        # same 44.1 kHz audio in one request (tolerance 0).
+        audio16 = speech(1.5, seed=11)
+        t = np.arange(int(1.5 * 44100)) / 44100.0
+        audio = np.interp(t, np.arange(len(audio16)) / 16000.0, audio16).astype("<f4")
+        ref = SRV.v1.Render(pb.RenderRequest(avatar_id="small", output=RAW, audio=pb.Audio(
+            data=audio.tobytes(), encoding=pb.AUDIO_ENCODING_F32LE, sample_rate=44100)), timeout=60).frames
+        frames, _, stats = SRV.stream([cfg_msg(sample_rate=44100)] + chunks(audio, 441) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)])
+        self.assertEqual(len(frames), len(ref))
+        for i, (f, r) in enumerate(zip(frames, ref)):
+            self.assertEqual(f.data, r.data, "frame %d" % i)
+
     def test_uint8_unet_streams_the_float_paths_pixels(self):
         # The scheduler's batches through a UNet wrapped for uint8 images (onnx.uint8_io): the
         # streamed pixels equal Render's on the float UNet (the module's server), tolerance 0.

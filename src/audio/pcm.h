@@ -60,4 +60,23 @@ size_t pcm_swr_padding(int rate);
 int pcm_convert(pcm_converter *c, const void *bytes, size_t n_bytes, pcm_format fmt, int rate,
                 int channels, float *out, size_t out_cap, size_t *n_out, ls_err *err);
 
+/* A live signal arriving in chunks (a Stream session), one format, rate and channel count: the same
+ * conversion as pcm_convert of all the chunks concatenated, sample for sample, since the resampler
+ * keeps its state across chunks. A push yields the 16 kHz samples completed so far (at most
+ * pcm_stream_bound(s, n_bytes); a short chunk may yield none); pcm_stream_finish ends the signal
+ * (zero padding, as pcm_convert) and gives the remaining tail, so that the total is exactly
+ * pcm_output_bound(all frames, rate); calling it again gives the same tail. pcm_stream_reset
+ * starts a new signal. Create allocates (max_frames: the longest chunk in input frames); push and
+ * finish do not in this code (libswresample may grow its own buffers). One thread at a time.
+ * Errors as pcm_convert (LS_EINVAL), and LS_EINVAL for audio after finish without a reset. */
+typedef struct pcm_stream pcm_stream;
+
+pcm_stream *pcm_stream_create(pcm_format fmt, int rate, int channels, size_t max_frames, ls_err *err);
+void pcm_stream_free(pcm_stream *s); /* NULL is fine */
+void pcm_stream_reset(pcm_stream *s);
+size_t pcm_stream_bound(const pcm_stream *s, size_t n_bytes);
+int pcm_stream_push(pcm_stream *s, const void *bytes, size_t n_bytes, float *out, size_t out_cap, size_t *n_out,
+                    ls_err *err);
+int pcm_stream_finish(pcm_stream *s, const float **tail, size_t *n, ls_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audio/pcm.h"
+#include "audio/pcm_priv.h"
 
 typedef struct {
     int rate;                /* 0: empty slot */
@@ -61,8 +62,28 @@ size_t pcm_output_bound(size_t n_frames, int rate) {
 
 size_t pcm_swr_padding(int rate) { return 32 * ((size_t)(rate > 0 ? rate : 0) / PCM_RATE + 1) + 64; }
 
+int pcm_check_format(pcm_format fmt, int rate, int channels, ls_err *err) {
+    if (fmt != PCM_S16LE && fmt != PCM_F32LE)
+        return ls_fail(err, LS_EINVAL, "unknown sample format %d (s16le or f32le)", (int)fmt);
+    if (rate < PCM_MIN_RATE || rate > PCM_MAX_RATE)
+        return ls_fail(err, LS_EINVAL, "sample rate %d Hz is outside %d..%d", rate, PCM_MIN_RATE,
+                       PCM_MAX_RATE);
+    if (channels < 1 || channels > PCM_MAX_CHANNELS)
+        return ls_fail(err, LS_EINVAL, "%d channels (supported: 1..%d)", channels, PCM_MAX_CHANNELS);
+    return 0;
+}
+
+int pcm_frames(size_t n_bytes, pcm_format fmt, int channels, size_t *n, ls_err *err) {
+    const size_t frame_bytes = (fmt == PCM_S16LE ? 2u : 4u) * (size_t)channels;
+    if (n_bytes == 0) return ls_fail(err, LS_EINVAL, "no audio bytes");
+    if (n_bytes % frame_bytes)
+        return ls_fail(err, LS_EINVAL, "%zu bytes is not a whole number of %zu-byte frames", n_bytes, frame_bytes);
+    *n = n_bytes / frame_bytes;
+    return 0;
+}
+
 /* Averages the channels of n interleaved frames into dst, checking f32 samples. */
-static int to_mono(const unsigned char *src, size_t n, pcm_format fmt, int channels, float *dst,
+int pcm_to_mono(const unsigned char *src, size_t n, pcm_format fmt, int channels, float *dst,
                    ls_err *err) {
     const float inv = 1.0f / (float)channels;
     if (fmt == PCM_S16LE) {
@@ -126,30 +147,21 @@ int pcm_convert(pcm_converter *c, const void *bytes, size_t n_bytes, pcm_format 
     if (!c || !out || !n_out || (n_bytes && !bytes))
         return ls_fail(err, LS_EINVAL, "pcm_convert: NULL argument");
     *n_out = 0;
-    if (fmt != PCM_S16LE && fmt != PCM_F32LE)
-        return ls_fail(err, LS_EINVAL, "unknown sample format %d (s16le or f32le)", (int)fmt);
-    if (rate < PCM_MIN_RATE || rate > PCM_MAX_RATE)
-        return ls_fail(err, LS_EINVAL, "sample rate %d Hz is outside %d..%d", rate, PCM_MIN_RATE,
-                       PCM_MAX_RATE);
-    if (channels < 1 || channels > PCM_MAX_CHANNELS)
-        return ls_fail(err, LS_EINVAL, "%d channels (supported: 1..%d)", channels, PCM_MAX_CHANNELS);
-    const size_t frame_bytes = (fmt == PCM_S16LE ? 2u : 4u) * (size_t)channels;
-    if (n_bytes == 0) return ls_fail(err, LS_EINVAL, "no audio bytes");
-    if (n_bytes % frame_bytes)
-        return ls_fail(err, LS_EINVAL, "%zu bytes is not a whole number of %zu-byte frames",
-                       n_bytes, frame_bytes);
-    const size_t n = n_bytes / frame_bytes, bound = pcm_output_bound(n, rate);
+    size_t n;
+    if (pcm_check_format(fmt, rate, channels, err) != 0 || pcm_frames(n_bytes, fmt, channels, &n, err) != 0)
+        return -1;
+    const size_t bound = pcm_output_bound(n, rate);
     if (bound > c->max_samples || n > c->mono_cap)
         return ls_fail(err, LS_EINVAL, "audio of %zu frames at %d Hz exceeds the limit of %zu samples "
                        "(%.1f s)", n, rate, c->max_samples, (double)c->max_samples / PCM_RATE);
     if (out_cap < bound)
         return ls_fail(err, LS_EINVAL, "output holds %zu samples, %zu needed", out_cap, bound);
     if (rate == PCM_RATE) {
-        if (to_mono(bytes, n, fmt, channels, out, err)) return -1;
+        if (pcm_to_mono(bytes, n, fmt, channels, out, err)) return -1;
         *n_out = n;
         return 0;
     }
-    if (to_mono(bytes, n, fmt, channels, c->mono, err)) return -1;
+    if (pcm_to_mono(bytes, n, fmt, channels, c->mono, err)) return -1;
     /* Instead of swr's flush (which mirrors the signal's tail and yields an irregular count,
      * nothing at all below ~60 input frames), pad with zeros - as the mel front end does - and
      * keep exactly bound = ceil(n * 16000 / rate) outputs: the 16 kHz instants inside the input. */

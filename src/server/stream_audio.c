@@ -175,6 +175,12 @@ static int advance(sa_ctx *a, ls_err *err) {
     return compute_windows(a, guaranteed, 0, 0, err);
 }
 
+size_t sa_room(const sa_ctx *a) {
+    size_t total = sa_samples(a), released = a->release * SA_SAMPLES_PER_FRAME;
+    size_t unreleased = total > released ? total - released : 0;
+    return a->finished || unreleased >= a->backlog ? 0 : a->backlog - unreleased;
+}
+
 int sa_append(sa_ctx *a, const float *pcm, size_t n, ls_err *err) {
     if (a->finished) return ls_fail(err, LS_EINVAL, "stream audio: utterance already finished");
     if (n && !pcm) return ls_fail(err, LS_EINVAL, "stream audio: NULL samples");

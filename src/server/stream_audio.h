@@ -33,6 +33,9 @@ void sa_free(sa_ctx *a); /* NULL is fine */
 /* Forgets everything: the next samples start a new utterance (sample 0, frame 0). */
 void sa_reset(sa_ctx *a);
 
+/* Samples sa_append takes now without LS_EBUSY (the backlog minus what is not yet rendered). */
+size_t sa_room(const sa_ctx *a);
+
 /* Appends n finite samples and computes what became final. On LS_EBUSY nothing was appended. */
 int sa_append(sa_ctx *a, const float *pcm, size_t n, ls_err *err);
 

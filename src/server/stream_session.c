@@ -53,7 +53,8 @@ stream_session *sess_create(const sess_cfg *cfg, ls_err *err) {
     pthread_condattr_destroy(&ca);
     if (sched_admit(cfg->sched, err) != 0) goto fail;
     s->admitted = 1;
-    s->max_chunk = (size_t)cfg->max_chunk_ms * PCM_RATE / 1000 + 1;
+    /* 16 kHz samples one chunk can yield: its own plus what the resampler held back before. */
+    s->max_chunk = (size_t)cfg->max_chunk_ms * PCM_RATE / 1000 + 1 + 1024;
     s->gate_cap = (size_t)cfg->backlog_s * 25 + 64;
     s->cap = cfg->queue_limit + 1; /* + the frame the caller holds */
     size_t frame_bytes = (size_t)cfg->av->width * cfg->av->height * 3;
@@ -71,7 +72,9 @@ stream_session *sess_create(const sess_cfg *cfg, ls_err *err) {
         s->jobs[i].free_next = s->free_jobs;
         s->free_jobs = &s->jobs[i];
     }
-    if (!(s->conv = pcm_converter_create(s->max_chunk, err))) goto fail;
+    if (!(s->pcm = pcm_stream_create(cfg->format, cfg->sample_rate, cfg->channels,
+                                     (size_t)cfg->max_chunk_ms * (size_t)cfg->sample_rate / 1000 + 1, err)))
+        goto fail;
     if (!(s->audio = sa_create(cfg->encoder, cfg->backlog_s, err))) goto fail;
     return s;
 oom:
@@ -101,7 +104,7 @@ void sess_close(stream_session *s) {
     pthread_mutex_unlock(&s->mu);
     if (s->admitted) sched_leave(s->cfg.sched);
     sa_free(s->audio);
-    pcm_converter_free(s->conv);
+    pcm_stream_free(s->pcm);
     if (s->ring)
         for (int i = 0; i < s->cap; i++) free(s->ring[i].buf);
     free(s->ring);
@@ -280,9 +283,15 @@ int sess_push_audio(stream_session *s, const void *bytes, size_t n_bytes, uint64
         ls_fail(err, LS_EBUSY, "session: the flushed utterance is still being queued; retry after frames");
         goto out;
     }
-    if (pcm_convert(s->conv, bytes, n_bytes, s->cfg.format, s->cfg.sample_rate, s->cfg.channels, s->chunk,
-                    s->max_chunk, &n, err) != 0)
+    if (!s->utt_open) {
+        pcm_stream_reset(s->pcm); /* a new utterance is a new signal */
+    } else if (sa_room(s->audio) < pcm_stream_bound(s->pcm, n_bytes)) {
+        /* Refused before the resampler sees it, so that a retry is not resampled twice. */
+        ls_fail(err, LS_EBUSY, "stream audio: the unrendered backlog of %d s is full; retry after frames",
+                s->cfg.backlog_s);
         goto out;
+    }
+    if (pcm_stream_push(s->pcm, bytes, n_bytes, s->chunk, s->max_chunk, &n, err) != 0) goto out;
     if (!s->utt_open) utterance_start(s);
     if (sa_append(s->audio, s->chunk, n, err) != 0) goto out;
     s->last_audio_ns = now_ns;
@@ -295,6 +304,14 @@ out:
 
 int sess_flush_locked(stream_session *s, ls_err *err) {
     if (!s->utt_open || sa_finished(s->audio)) return 0;
+    /* The resampler's tail (kept by pcm_stream, so a flush refused for a full backlog can be
+     * retried), then the end of the utterance. */
+    const float *tail;
+    size_t n;
+    if (pcm_stream_finish(s->pcm, &tail, &n, err) != 0) return -1;
+    if (sa_room(s->audio) < n)
+        return ls_fail(err, LS_EBUSY, "stream audio: the unrendered backlog is full; retry the flush after frames");
+    if (n && sa_append(s->audio, tail, n, err) != 0) return -1;
     if (sa_finish(s->audio, err) != 0) return -1;
     return sess_pump(s, err);
 }

@@ -35,7 +35,7 @@ struct stream_session {
     sess_cfg cfg;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pcm_converter *conv;
+    pcm_stream *pcm;         /* the utterance's audio -> 16 kHz, resampler state kept across chunks */
     float *chunk;            /* converted chunk, max_chunk samples */
     size_t max_chunk;
     sa_ctx *audio;

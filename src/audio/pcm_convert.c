@@ -147,7 +147,7 @@ int pcm_convert(pcm_converter *c, const void *bytes, size_t n_bytes, pcm_format 
     if (!c || !out || !n_out || (n_bytes && !bytes))
         return ls_fail(err, LS_EINVAL, "pcm_convert: NULL argument");
     *n_out = 0;
-    size_t n;
+    size_t n = 0;
     if (pcm_check_format(fmt, rate, channels, err) != 0 || pcm_frames(n_bytes, fmt, channels, &n, err) != 0)
         return -1;
     const size_t bound = pcm_output_bound(n, rate);

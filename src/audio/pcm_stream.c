@@ -84,7 +84,7 @@ static long collect(pcm_stream *s, const float *in, size_t n_in, float *out, siz
 int pcm_stream_push(pcm_stream *s, const void *bytes, size_t n_bytes, float *out, size_t out_cap, size_t *n_out,
                     ls_err *err) {
     *n_out = 0;
-    size_t n;
+    size_t n = 0;
     if (s->finished) return ls_fail(err, LS_EINVAL, "stream audio after its end (reset first)");
     if (!bytes) return ls_fail(err, LS_EINVAL, "no audio bytes");
     if (pcm_frames(n_bytes, s->fmt, s->channels, &n, err) != 0) return -1;

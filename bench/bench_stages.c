@@ -334,7 +334,7 @@ static void models_open(models *m) {
     ort_model_opts one = tuned;
     one.intra_threads = 1;
     m->unet_1t = load_timed(m, "models/unet328.onnx", ORT_ROLE_UNET, &one, NULL, NULL);
-    ort_model_opts enc = {.intra_threads = cores, .inter_threads = 1};
+    ort_model_opts enc = {.intra_threads = cores, .inter_threads = 1, .no_spin = 1};
     m->enc = load_timed(m, "models/ave_encoder.onnx", ORT_ROLE_ENCODER, &enc, NULL, NULL);
     m->w = worker_for(m->enc, m->unet, 25);
     m->w_def = worker_for(NULL, m->unet_def, 8);

@@ -119,6 +119,27 @@ def batch_size_does_not_change_the_output():
 
 
 @test
+def uint8_io_gives_the_same_jpeg_bytes():
+    npy = os.path.join(TMP, "tone.npy")
+    d = os.path.join(TMP, "u8")
+    res = run("render", "--avatar", DEMO, "--audio", npy, "--frames", d, "--batch", "3", "--uint8-io")
+    assert res.returncode == 0, res.stderr
+    got = [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+    ref_dir = os.path.join(TMP, "batch3")  # the float UNet's frames from the test above
+    ref = [open(os.path.join(ref_dir, f), "rb").read() for f in sorted(os.listdir(ref_dir))]
+    assert got == ref, "JPEG frames differ between the float and the uint8-wrapped UNet"
+
+
+@test
+def cuda_without_its_provider_fails_cleanly():
+    res = run("render", "--avatar", DEMO, "--audio", os.path.join(TMP, "tone.npy"), "--frames",
+              os.path.join(TMP, "cuda"), "--provider", "cuda")
+    assert_clean_failure(res, "CUDA provider is not available")
+    res = run("render", "--avatar", DEMO, "--audio", "x", "--out", "y", "--provider", "tpu")
+    assert_clean_failure(res, "--provider must be cpu or cuda")
+
+
+@test
 def truncated_wav_fails_cleanly():
     wav = os.path.join(TMP, "trunc.wav")
     write_wav(wav, np.zeros(16000))

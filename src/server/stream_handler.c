@@ -184,6 +184,10 @@ static grpc_status_code start(sctx *x, const Lipsync__V1__StreamConfig *c) {
     sc.start_frame = c->start_frame;
     sc.pacing = c->pacing == LIPSYNC__V1__PACING__PACING_REALTIME ? SESS_PACE_REALTIME : SESS_PACE_BURST;
     sc.lookahead = c->lookahead ? c->lookahead : 7;
+    /* Realtime: an utterance's first frame goes out when its audio can exist (frame 0 needs 450 ms
+     * at look-ahead 7, 40 ms less per step: lookahead + 5 frame periods, rounded up) plus 2 periods
+     * for compute and chunk jitter: 14 frames (560 ms) exact, 10 (400 ms) at look-ahead 3. */
+    sc.realtime_delay = sc.lookahead + 7;
     sc.idle_detect = c->idle_detect;
     sc.queue_limit = cfg->stream_queue_limit;
     if (sc.max_inflight > sc.queue_limit) sc.max_inflight = sc.queue_limit;

@@ -62,6 +62,19 @@ size_t pcm_output_bound(size_t n_frames, int rate) {
 
 size_t pcm_swr_padding(int rate) { return 32 * ((size_t)(rate > 0 ? rate : 0) / PCM_RATE + 1) + 64; }
 
+long pcm_swr_collect(SwrContext *swr, const float *in, size_t n_in, float *out, size_t room) {
+    uint8_t *dst = (uint8_t *)out;
+    const uint8_t *src = (const uint8_t *)in;
+    int got = swr_convert(swr, &dst, (int)room, &src, (int)n_in);
+    size_t total = got > 0 ? (size_t)got : 0;
+    while (got > 0 && total < room) { /* what swr buffered, without flushing */
+        dst = (uint8_t *)(out + total);
+        got = swr_convert(swr, &dst, (int)(room - total), &src, 0);
+        if (got > 0) total += (size_t)got;
+    }
+    return got < 0 ? -1 : (long)total;
+}
+
 int pcm_check_format(pcm_format fmt, int rate, int channels, ls_err *err) {
     if (fmt != PCM_S16LE && fmt != PCM_F32LE)
         return ls_fail(err, LS_EINVAL, "unknown sample format %d (s16le or f32le)", (int)fmt);
@@ -169,18 +182,9 @@ int pcm_convert(pcm_converter *c, const void *bytes, size_t n_bytes, pcm_format 
     memset(c->mono + n, 0, pad * sizeof(float));
     SwrContext *swr = swr_for_rate(c, rate, err);
     if (!swr) return -1;
-    uint8_t *dst = (uint8_t *)out;
-    const uint8_t *src = (const uint8_t *)c->mono;
-    int got = swr_convert(swr, &dst, (int)bound, &src, (int)(n + pad));
-    size_t total = got > 0 ? (size_t)got : 0;
-    while (got > 0 && total < bound) { /* collect output swr buffered, without flushing */
-        dst = (uint8_t *)(out + total);
-        got = swr_convert(swr, &dst, (int)(bound - total), &src, 0);
-        if (got > 0) total += (size_t)got;
-    }
-    if (got < 0 || total != bound)
-        return ls_fail(err, LS_EINTERNAL, "resampling %d Hz gave %zu of %zu samples", rate, total,
-                       bound);
-    *n_out = total;
+    long total = pcm_swr_collect(swr, c->mono, n + pad, out, bound);
+    if (total != (long)bound)
+        return ls_fail(err, LS_EINTERNAL, "resampling %d Hz gave %ld of %zu samples", rate, total, bound);
+    *n_out = bound;
     return 0;
 }

@@ -2,7 +2,14 @@
 #ifndef LS_PCM_PRIV_H
 #define LS_PCM_PRIV_H
 
+#include <libswresample/swresample.h>
+
 #include "audio/pcm.h"
+
+/* Resamples n_in samples of `in` (never NULL: NULL would make swr flush; n_in may be 0 to collect
+ * what swr holds) into out, taking up to `room` samples including what swr buffered. Returns the
+ * count, or -1 when swr fails. */
+long pcm_swr_collect(SwrContext *swr, const float *in, size_t n_in, float *out, size_t room);
 
 /* LS_EINVAL for a format, rate or channel count pcm.h does not take. */
 int pcm_check_format(pcm_format fmt, int rate, int channels, ls_err *err);

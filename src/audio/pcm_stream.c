@@ -67,20 +67,6 @@ size_t pcm_stream_bound(const pcm_stream *s, size_t n_bytes) {
     return pcm_output_bound(s->in_total + n, s->rate) - s->out_total;
 }
 
-/* Moves what swr has completed into out (room samples at most); returns the count or -1. */
-static long collect(pcm_stream *s, const float *in, size_t n_in, float *out, size_t room) {
-    uint8_t *dst = (uint8_t *)out;
-    const uint8_t *src = (const uint8_t *)(in ? in : s->mono); /* never NULL: NULL makes swr flush */
-    int got = swr_convert(s->swr, &dst, (int)room, &src, (int)n_in);
-    size_t total = got > 0 ? (size_t)got : 0;
-    while (got > 0 && total < room) {
-        dst = (uint8_t *)(out + total);
-        got = swr_convert(s->swr, &dst, (int)(room - total), &src, 0);
-        if (got > 0) total += (size_t)got;
-    }
-    return got < 0 ? -1 : (long)total;
-}
-
 int pcm_stream_push(pcm_stream *s, const void *bytes, size_t n_bytes, float *out, size_t out_cap, size_t *n_out,
                     ls_err *err) {
     *n_out = 0;
@@ -100,7 +86,7 @@ int pcm_stream_push(pcm_stream *s, const void *bytes, size_t n_bytes, float *out
         return 0;
     }
     if (pcm_to_mono(bytes, n, s->fmt, s->channels, s->mono, err) != 0) return -1;
-    long got = collect(s, s->mono, n, out, room);
+    long got = pcm_swr_collect(s->swr, s->mono, n, out, room);
     if (got < 0) return ls_fail(err, LS_EINTERNAL, "resampling %d Hz failed", s->rate);
     s->in_total += n, s->out_total += (size_t)got;
     *n_out = (size_t)got;
@@ -114,7 +100,7 @@ int pcm_stream_finish(pcm_stream *s, const float **tail, size_t *n, ls_err *err)
         if (s->swr && want) {
             if (swr_inject_silence(s->swr, (int)pcm_swr_padding(s->rate)) < 0)
                 return ls_fail(err, LS_EINTERNAL, "resampler padding failed");
-            long got = collect(s, NULL, 0, s->tail, want);
+            long got = pcm_swr_collect(s->swr, s->mono, 0, s->tail, want);
             if (got != (long)want)
                 return ls_fail(err, LS_EINTERNAL, "resampling %d Hz gave %ld of %zu tail samples", s->rate, got, want);
         }

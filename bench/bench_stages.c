@@ -11,8 +11,9 @@
  *     copy render makes, JPEG (TurboJPEG full frame vs libjpeg full frame with restarts vs spliced),
  *     and prep + composite + encode together, naive vs optimised, at 1280x720 and 1920x1080;
  *   UNet: batch 1, 8, 25 with tuned settings, and ORT defaults at batch 1 and 8; load times;
- *   end to end: pipe_clip_features + pipe_render with a JPEG sink at batch 8 and 25 (naive and
- *     optimised), against UNet-only runs of the same batches measured alternately in the same run;
+ *   end to end: pipe_clip_features + pipe_render with a JPEG sink at batch 8 and 25 (naive,
+ *     optimised, and optimised + pipelined: the UNet on the worker's runner thread beside prep and
+ *     composite), against UNet-only runs of the same batches measured alternately in the same run;
  *   heap allocations per warm render (counting allocator) and memory of the caches.
  * Progress goes to stderr; the figures go to OUT.json (bench/report.py prints the table). */
 #include "bench_util.h"
@@ -458,23 +459,29 @@ static void bench_e2e(models *m, const vis_avatar *va) {
     pipe_jpeg_enc *pe = pipe_jpeg_enc_create(va->av->width, va->av->height, &err);
     static const int batches[2] = {8, 25};
     for (int bi = 0; bi < 2; bi++) {
-        int b = batches[bi], reps = quick ? 1 : 3, nb = quick ? 1 : 2;
+        /* 3 batches per run: the pipelined render overlaps 2 of 3 preparations and composites. */
+        int b = batches[bi], reps = quick ? 1 : 3, nb = quick ? 2 : 3;
         fprintf(stderr, "end to end, batch %d, %d frames\n", b, b * nb);
         clip c;
         clip_make(&c, (size_t)(b * nb));
         pipe_worker_cfg wc = {.max_batch = b, .max_frame_w = va->av->width, .max_frame_h = va->av->height};
         pipe_worker *w = pipe_worker_create(&wc, &err);
         if (!w || pipe_worker_bind(w, m->enc, m->unet, &err)) DIE("worker: %s", err.msg);
-        pipe_timings tw = {0}, topt = {0}, tnaive = {0};
+        wc.pipeline = 1;
+        pipe_worker *wp = pipe_worker_create(&wc, &err);
+        if (!wp || pipe_worker_bind(wp, m->enc, m->unet, &err)) DIE("pipelined worker: %s", err.msg);
+        pipe_timings tw = {0}, topt = {0}, tnaive = {0}, tpipe = {0};
         e2e_run(w, va, &c, 1, pe, &tw, NULL); /* warm-up */
-        double fps_u[3], fps_n[3], fps_o[3], r_n[3], r_o[3];
+        e2e_run(wp, va, &c, 1, pe, &tw, NULL);
+        double fps_u[3], fps_n[3], fps_o[3], fps_p[3], r_n[3], r_o[3], r_p[3];
         for (int r = 0; r < reps; r++) {
             double u = 0;
             for (int k = 0; k < nb; k++) u += unet_run_ms(w, b);
             fps_u[r] = 1e3 * b * nb / u;
             fps_n[r] = 1e3 * (double)c.frames / e2e_run(w, va, &c, 0, pe, &tnaive, NULL);
             fps_o[r] = 1e3 * (double)c.frames / e2e_run(w, va, &c, 1, pe, &topt, NULL);
-            r_n[r] = fps_n[r] / fps_u[r], r_o[r] = fps_o[r] / fps_u[r];
+            fps_p[r] = 1e3 * (double)c.frames / e2e_run(wp, va, &c, 1, pe, &tpipe, NULL);
+            r_n[r] = fps_n[r] / fps_u[r], r_o[r] = fps_o[r] / fps_u[r], r_p[r] = fps_p[r] / fps_u[r];
         }
         char name[64], label[96];
 #define FIG(key, lab, var, unit, arr)                                                     \
@@ -485,6 +492,8 @@ static void bench_e2e(models *m, const vis_avatar *va) {
         FIG("fps_e2e", "offline render, optimised", "optimised", "frames/s", fps_o);
         FIG("e2e_ratio_naive", "end-to-end / UNet-only, naive", "naive", "ratio", r_n);
         FIG("e2e_ratio", "end-to-end / UNet-only, optimised", "optimised", "ratio", r_o);
+        FIG("fps_e2e_pipelined", "offline render, optimised + pipelined", "pipelined", "frames/s", fps_p);
+        FIG("e2e_ratio_pipelined", "end-to-end / UNet-only, optimised + pipelined", "pipelined", "ratio", r_p);
 #undef FIG
         /* Where the optimised render's time went, per frame (from pipe_render's own timings). */
         double nf = (double)topt.frames;
@@ -514,6 +523,7 @@ static void bench_e2e(models *m, const vis_avatar *va) {
             }
         }
         pipe_worker_destroy(w);
+        pipe_worker_destroy(wp);
         free(c.pcm), free(c.mel), free(c.feats);
     }
     pipe_jpeg_enc_free(pe);

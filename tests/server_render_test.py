@@ -542,6 +542,18 @@ class ExecutionProviderTest(unittest.TestCase):
             self.assertTrue(given.success and own.success, given.error + own.error)
             self.assertEqual(list(given.composited_frames), list(own.composited_frames))
 
+    def test_pipelined_render_gives_the_same_bytes(self):
+        # capacity.pipeline: the UNet of batch i runs beside the preparation of batch i+1 and the
+        # composite of batch i-1 (1 s = 26 frames in batches of 4), with float and uint8 UNets.
+        a = speech(1.0, seed=5)
+        ref = cli_frames(SMALL, a, 75)
+        for extra in ("", "onnx:\n  uint8_io: true\n"):
+            with Server(config("capacity:\n  max_batch: 4\n  pipeline: true\n" + extra)) as s:
+                self.assertIn(", pipelined", s.read_log())
+                r = s.render(samples=a)
+                self.assertEqual(len(r.frames), len(ref))
+                self.assertEqual([f.data for f in r.frames], ref, extra)
+
 
 class RegistryTest(unittest.TestCase):
     def test_default_config_serves_the_build_demo_avatar_like_lipsync_render(self):

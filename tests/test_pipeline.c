@@ -85,19 +85,23 @@ typedef struct {
     pipe_worker *w;
 } fixture;
 
-static int fixture_open(fixture *fx, const char *enc, const char *unet, int batch) {
+static int fixture_open_with(fixture *fx, const char *enc, const char *unet, int batch, int pipeline, int uint8_io) {
     ls_err err = {0};
     memset(fx, 0, sizeof *fx);
-    ort_model_opts mo = {.intra_threads = 1};
-    pipe_worker_cfg wc = {.max_batch = batch, .max_frame_w = 320, .max_frame_h = 240};
+    ort_model_opts mo = {.intra_threads = 1}, mu = {.intra_threads = 1, .uint8_io = uint8_io};
+    pipe_worker_cfg wc = {.max_batch = batch, .max_frame_w = 320, .max_frame_h = 240, .pipeline = pipeline};
     if (!(fx->rt = ort_runtime_create(NULL, &err)) ||
         !(fx->enc = ort_model_load(fx->rt, build_path(enc), ORT_ROLE_ENCODER, &mo, &err)) ||
-        !(fx->unet = ort_model_load(fx->rt, build_path(unet), ORT_ROLE_UNET, &mo, &err)) ||
+        !(fx->unet = ort_model_load(fx->rt, build_path(unet), ORT_ROLE_UNET, &mu, &err)) ||
         !(fx->w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx->w, fx->enc, fx->unet, &err)) {
         fprintf(stderr, "  fixture: %s\n", err.msg);
         return -1;
     }
     return 0;
+}
+
+static int fixture_open(fixture *fx, const char *enc, const char *unet, int batch) {
+    return fixture_open_with(fx, enc, unet, batch, 0, 0);
 }
 
 static void fixture_close(fixture *fx) {
@@ -191,10 +195,75 @@ static int encode_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     return jpeg_encode_bgr(w->jpeg, f->bgr, f->width, f->height, f->stride, &jpg, &len, err);
 }
 
-TEST(warm_render_allocates_nothing_in_our_code) {
+/* Keeps a copy of every frame, in the order the sink saw them; fails at frame fail_at if set. */
+#define KEEP_MAX 40
+typedef struct {
+    uint8_t pix[KEEP_MAX][240 * 320 * 3];
+    size_t index[KEEP_MAX];
+    int avatar_frame[KEEP_MAX];
+    size_t n, fail_at;
+} keep_sink;
+
+static int keep_frame(void *ctx, const pipe_frame *f, ls_err *err) {
+    keep_sink *k = ctx;
+    if (k->fail_at && k->n == k->fail_at) return ls_fail(err, LS_EIO, "sink refuses frame %zu", f->index);
+    if (k->n >= KEEP_MAX || f->width != 320 || f->height != 240) return ls_fail(err, LS_EINVAL, "unexpected frame");
+    for (int y = 0; y < 240; y++) memcpy(k->pix[k->n] + (size_t)y * 960, f->bgr + (size_t)y * f->stride, 960);
+    k->index[k->n] = f->index;
+    k->avatar_frame[k->n++] = f->avatar_frame;
+    return 0;
+}
+
+static int render_keep(fixture *fx, const float *pcm, size_t n, keep_sink *k, ls_err *err) {
+    static float mel[4096 * MEL_BINS], feats[1024 * 512];
+    size_t frames;
+    if (pipe_clip_features(fx->w, pcm, n, mel, feats, &frames, err) != 0) return -1;
+    pipe_render_req req = {.av = small_avatar(), .feats = feats, .n_frames = frames, .count = frames,
+                           .start_frame = 1};
+    pipe_timings t = {0};
+    k->n = 0;
+    return pipe_render(fx->w, &req, keep_frame, k, &t, err);
+}
+
+/* A pipelined worker (UNet on the runner thread, two slot sets) gives the serial worker's frames,
+ * byte for byte and in order, for float and uint8 UNets; a sink error stops it cleanly and the
+ * worker renders again afterwards. */
+TEST(pipelined_render_equals_serial) {
+    size_t n;
+    float *speech = golden_speech(&n); /* 13 frames: batches of 4, 4, 4, 1 */
+    CHECK(speech && n == 10240, "golden speech");
+    static keep_sink serial, piped;
+    for (int u8 = 0; u8 < 2; u8++) {
+        fixture a, b;
+        ls_err err = {0};
+        CHECK(fixture_open_with(&a, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, 0, u8) == 0, "serial");
+        CHECK(fixture_open_with(&b, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, 1, u8) == 0, "pipelined");
+        CHECK(b.w->runner && !a.w->runner, "only the pipelined worker has a runner");
+        int rs = render_keep(&a, speech, n, &serial, &err);
+        int rp = render_keep(&b, speech, n, &piped, &err);
+        CHECK(rs == 0 && rp == 0, "renders: %s", err.msg);
+        CHECK(serial.n == 13 && piped.n == 13, "13 frames each (%zu, %zu)", serial.n, piped.n);
+        size_t differ = 0;
+        for (size_t i = 0; i < serial.n; i++)
+            differ += piped.index[i] != i || piped.avatar_frame[i] != serial.avatar_frame[i] ||
+                      memcmp(piped.pix[i], serial.pix[i], sizeof piped.pix[i]) != 0;
+        CHECK(differ == 0, "uint8 %d: %zu frames differ from the serial render", u8, differ);
+        /* The frames differ from one another (the test would not see a stale slot otherwise). */
+        CHECK(memcmp(serial.pix[0], serial.pix[5], sizeof serial.pix[0]) != 0, "frames differ");
+        piped.fail_at = 6; /* in the second batch, while the third is running */
+        CHECK(render_keep(&b, speech, n, &piped, &err) == -1 && err.code == LS_EIO, "sink error: %s", err.msg);
+        piped.fail_at = 0;
+        CHECK(render_keep(&b, speech, n, &piped, &err) == 0 && piped.n == 13, "renders after an error");
+        CHECK(memcmp(piped.pix[12], serial.pix[12], sizeof piped.pix[0]) == 0, "same last frame after the error");
+        fixture_close(&a);
+        fixture_close(&b);
+    }
+}
+
+static void warm_render_allocates_nothing(int pipeline) {
     fixture fx;
     size_t at_start = alloc_calls;
-    CHECK(fixture_open(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4) == 0, "open");
+    CHECK(fixture_open_with(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, pipeline, 0) == 0, "open");
     /* The counter works: creating the worker allocates through it. */
     CHECK(alloc_calls > at_start, "no allocation counted while creating the worker");
     const avatar *av = small_avatar();
@@ -215,7 +284,12 @@ TEST(warm_render_allocates_nothing_in_our_code) {
     size_t during = alloc_calls - before;
     fixture_close(&fx);
     CHECK(rc == 0, "render: %s", err.msg);
-    CHECK(during == 0, "%zu allocations in 3 warm clips of %zu frames", during, frames);
+    CHECK(during == 0, "pipeline %d: %zu allocations in 3 warm clips of %zu frames", pipeline, during, frames);
+}
+
+TEST(warm_render_allocates_nothing_in_our_code) {
+    warm_render_allocates_nothing(0);
+    warm_render_allocates_nothing(1); /* 1 s of audio: 26 frames, batches of 4 overlapped */
 }
 
 int main(void) {
@@ -224,5 +298,6 @@ int main(void) {
     RUN(demo_mouth_opens_for_speech_and_stays_closed_in_silence);
     RUN(full_size_unet_runs_through_the_pipeline);
     RUN(warm_render_allocates_nothing_in_our_code);
+    RUN(pipelined_render_equals_serial);
     return check_summary();
 }

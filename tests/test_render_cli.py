@@ -131,6 +131,18 @@ def uint8_io_gives_the_same_jpeg_bytes():
 
 
 @test
+def pipeline_off_gives_the_same_jpeg_bytes():
+    npy = os.path.join(TMP, "tone.npy")
+    d = os.path.join(TMP, "serial")
+    res = run("render", "--avatar", DEMO, "--audio", npy, "--frames", d, "--batch", "3", "--pipeline", "off")
+    assert res.returncode == 0, res.stderr
+    got = [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+    ref_dir = os.path.join(TMP, "batch3")  # pipelined (the default) in the test above
+    ref = [open(os.path.join(ref_dir, f), "rb").read() for f in sorted(os.listdir(ref_dir))]
+    assert len(got) > 3 and got == ref, "JPEG frames differ between the serial and the pipelined render"
+
+
+@test
 def cuda_without_its_provider_fails_cleanly():
     res = run("render", "--avatar", DEMO, "--audio", os.path.join(TMP, "tone.npy"), "--frames",
               os.path.join(TMP, "cuda"), "--provider", "cuda")
@@ -231,6 +243,8 @@ def bad_arguments_fail_with_usage():
     assert_clean_failure(res, "--batch")
     res = run("render", "--avatar", DEMO)
     assert_clean_failure(res, "required")
+    res = run("render", "--avatar", DEMO, "--audio", "x", "--out", "y", "--pipeline", "maybe")
+    assert_clean_failure(res, "--pipeline")
 
 
 shutil.rmtree(TMP, ignore_errors=True)

@@ -157,6 +157,19 @@ TEST(execution_provider_defaults_to_cpu) {
     CHECK(c.cuda_api == ORT_CUDA_API_AUTO && c.cuda_device_tensors, "auto API, device tensors");
 }
 
+TEST(pipeline_key_is_a_tribool) {
+    srv_config c;
+    ls_err e = {0};
+    srv_config_defaults(&c);
+    CHECK(c.pipeline == -1, "default: by provider");
+    CHECK(parse(&c, "capacity:\n  pipeline: true\n", &e) == 0 && c.pipeline == 1, "true: %s", e.msg);
+    srv_config_free(&c);
+    CHECK(parse(&c, "capacity:\n  pipeline: false\n", &e) == 0 && c.pipeline == 0, "false: %s", e.msg);
+    srv_config_free(&c);
+    CHECK(parse(&c, "capacity:\n  pipeline: sometimes\n", &e) != 0 && strstr(e.msg, "capacity.pipeline"),
+          "bad value named: %s", e.msg);
+}
+
 TEST(cuda_keys_are_parsed) {
     const char *y = "onnx:\n  provider: cuda\n  fallback: cpu\n  uint8_io: false\n  cuda:\n"
                     "    device_ids: [1, 0, 3]\n    memory_limit_gb: 20\n    cudnn_conv_algo_search: heuristic\n"
@@ -223,6 +236,7 @@ int main(void) {
     RUN(missing_file_is_an_io_error);
     RUN(render_capacity_keys_and_build_defaults);
     RUN(execution_provider_defaults_to_cpu);
+    RUN(pipeline_key_is_a_tribool);
     RUN(cuda_keys_are_parsed);
     RUN(bad_cuda_settings_name_key_and_line);
     return check_summary();

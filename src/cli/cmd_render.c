@@ -28,6 +28,7 @@ typedef struct render_opts {
     long long start_frame;
     ort_ep_cfg ep;          /* --provider / --gpu */
     int uint8_io;           /* --uint8-io */
+    int pipeline;           /* --pipeline on|off: UNet beside prep and composite (render.h) */
 } render_opts;
 
 /* Where finished frames go: the MP4 writer, JPEG files, or both; plus terminal progress. JPEG
@@ -49,7 +50,7 @@ static void render_usage(FILE *out) {
             "usage: lipsync render --avatar DIR --audio FILE (--out OUT.mp4 | --frames DIR)\n"
             "                      [--batch N] [--start-frame K] [--threads N] [--quality Q]\n"
             "                      [--unet MODEL.onnx] [--encoder MODEL.onnx] [--cache-dir DIR]\n"
-            "                      [--provider cpu|cuda] [--gpu N] [--uint8-io]\n\n"
+            "                      [--provider cpu|cuda] [--gpu N] [--uint8-io] [--pipeline on|off]\n\n"
             "  --avatar DIR       avatar package (lipsync avatar build makes one)\n"
             "  --audio FILE       speech: WAV or anything FFmpeg reads, or a float32 .npy at 16 kHz\n"
             "  --out OUT.mp4      write a video with the audio muxed in\n"
@@ -64,7 +65,9 @@ static void render_usage(FILE *out) {
             "  --provider P       cpu (default) or cuda: ONNX Runtime's CUDA build (docs/gpu.md)\n"
             "  --gpu N            CUDA device (default 0)\n"
             "  --uint8-io         wrap the UNet to take and return uint8 images (same pixels;\n"
-            "                     less to copy to a GPU)\n",
+            "                     less to copy to a GPU)\n"
+            "  --pipeline on|off  run the UNet on its own thread while the next batch is prepared\n"
+            "                     and the previous one composited (default on; same frames)\n",
             PIPE_MAX_BATCH, LS_DEFAULT_ORT_CACHE_DIR);
 }
 
@@ -89,8 +92,9 @@ static int render_parse(int argc, char **argv, render_opts *o) {
         {"unet", required_argument, 0, 'u'},   {"encoder", required_argument, 0, 'e'},
         {"cache-dir", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'},
         {"provider", required_argument, 0, 'p'}, {"gpu", required_argument, 0, 'g'},
-        {"uint8-io", no_argument, 0, '8'},       {0, 0, 0, 0}};
-    *o = (render_opts){.batch = 4, .quality = JPEG_DEFAULT_QUALITY, .cache_dir = LS_DEFAULT_ORT_CACHE_DIR,
+        {"uint8-io", no_argument, 0, '8'},       {"pipeline", required_argument, 0, 'P'},
+        {0, 0, 0, 0}};
+    *o = (render_opts){.batch = 4, .pipeline = 1, .quality = JPEG_DEFAULT_QUALITY, .cache_dir = LS_DEFAULT_ORT_CACHE_DIR,
                        .ep = {.kind = ORT_EP_CPU, .tf32 = -1, .cuda_graph = -1}};
     long long v;
     int c;
@@ -116,6 +120,13 @@ static int render_parse(int argc, char **argv, render_opts *o) {
             break;
         case 'g': if (parse_int(optarg, 0, 15, "--gpu", &v)) return 2; o->ep.device_id = (int)v; break;
         case '8': o->uint8_io = 1; break;
+        case 'P':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "lipsync render: --pipeline must be on or off, got '%s'\n", optarg);
+                return 2;
+            }
+            o->pipeline = !strcmp(optarg, "on");
+            break;
         case 'h': render_usage(stdout); return 1;
         default: render_usage(stderr); return 2;
         }
@@ -210,7 +221,8 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
     mo.uint8_io = o->uint8_io;
     if (!(st->unet = ort_model_load(st->rt, unet_path, ORT_ROLE_UNET, &mo, err))) return -1;
     pipe_worker_cfg wc = {.max_batch = o->batch, .max_frame_w = st->av->width,
-                          .max_frame_h = st->av->height, .jpeg_quality = o->quality};
+                          .max_frame_h = st->av->height, .jpeg_quality = o->quality,
+                          .pipeline = o->pipeline};
     if (!(st->worker = pipe_worker_create(&wc, err))) return -1;
     if (pipe_worker_bind(st->worker, st->encoder, st->unet, err) != 0) return -1;
     if (pipe_clip_features(st->worker, st->pcm, n_samples, st->mel, st->feats, &n_frames, err) != 0)

@@ -9,6 +9,7 @@
 #include "image/prepare.h"
 #include "pipeline/avatar_cache.h"
 #include "pipeline/unet_io.h"
+#include "pipeline/unet_runner.h"
 
 uint64_t pipe_now_ns(void) {
     struct timespec ts;
@@ -87,34 +88,112 @@ static int render_check(const pipe_worker *w, const pipe_render_req *req, ls_err
     return 0;
 }
 
+/* One batch of the render: frames k0 .. k0+n-1 in slot set `set`. */
+typedef struct batch {
+    size_t k0;
+    int n, set;
+    int av_idx[PIPE_MAX_BATCH];
+} batch;
+
+static int batch_prepare(pipe_worker *w, const pipe_render_req *req, batch *bt, pipe_timings *t, ls_err *err) {
+    uint64_t t0 = pipe_now_ns();
+    int s0 = bt->set * w->cfg.max_batch;
+    for (int b = 0; b < bt->n; b++)
+        if (render_prepare(w, req, bt->k0 + (size_t)b, s0 + b, &bt->av_idx[b], err) != 0) return -1;
+    t->prep_ns += pipe_now_ns() - t0;
+    return 0;
+}
+
+static int batch_finish(pipe_worker *w, const pipe_render_req *req, const batch *bt, pipe_sink_fn sink,
+                        void *sink_ctx, pipe_timings *t, ls_err *err) {
+    int s0 = bt->set * w->cfg.max_batch;
+    for (int b = 0; b < bt->n; b++) {
+        pipe_frame f;
+        uint64_t t3 = pipe_now_ns();
+        if (render_composite(w, req, bt->k0 + (size_t)b, s0 + b, bt->av_idx[b], sink_ctx, &f, err) != 0) return -1;
+        uint64_t t4 = pipe_now_ns();
+        if (sink(sink_ctx, &f, err) != 0) return -1;
+        t->paste_ns += t4 - t3;
+        t->sink_ns += pipe_now_ns() - t4;
+    }
+    t->frames += (uint64_t)bt->n;
+    t->batches++;
+    return 0;
+}
+
+static void batch_at(const pipe_worker *w, const pipe_render_req *req, size_t k0, int set, batch *bt) {
+    size_t end = req->first + req->count, left = end - k0;
+    bt->k0 = k0;
+    bt->n = (int)(left < (size_t)w->cfg.max_batch ? left : (size_t)w->cfg.max_batch);
+    bt->set = set;
+}
+
+static int cancelled(const pipe_render_req *req, size_t k0, ls_err *err) {
+    if (req->cancel && atomic_load(req->cancel))
+        return ls_fail(err, LS_ECANCELLED, "render cancelled at frame %zu", k0);
+    return 0;
+}
+
+/* Batch after batch: prepare, run, composite. */
+static int render_serial(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, void *sink_ctx,
+                         pipe_timings *t, ls_err *err) {
+    size_t end = req->first + req->count;
+    batch bt;
+    for (size_t k0 = req->first; k0 < end; k0 += (size_t)w->cfg.max_batch) {
+        if (cancelled(req, k0, err)) return -1;
+        batch_at(w, req, k0, 0, &bt);
+        if (batch_prepare(w, req, &bt, t, err) != 0) return -1;
+        uint64_t t1 = pipe_now_ns();
+        if (ort_binding_run(w->unet_binding, bt.n, err) != 0) return ls_wrap(err, "frames from %zu", k0);
+        t->unet_ns += pipe_now_ns() - t1;
+        if (batch_finish(w, req, &bt, sink, sink_ctx, t, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Pipelined: while the runner computes batch i in one slot set, this thread prepares batch i+1 in
+ * the other, then, once batch i+1 runs, composites batch i. Frames still reach the sink in order
+ * and from this thread. unet_ns counts the runs' own time (they overlap the rest). */
+static int render_pipelined(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, void *sink_ctx,
+                            pipe_timings *t, ls_err *err) {
+    size_t end = req->first + req->count;
+    batch cur, next;
+    uint64_t run_ns = 0;
+    batch_at(w, req, req->first, 0, &cur);
+    if (cancelled(req, cur.k0, err) || batch_prepare(w, req, &cur, t, err) != 0) return -1;
+    pipe_runner_start(w->runner, pipe_worker_unet_binding(w, cur.set), cur.n);
+    for (;;) {
+        size_t k1 = cur.k0 + (size_t)cur.n;
+        int more = k1 < end;
+        int rc = 0;
+        if (more) {
+            batch_at(w, req, k1, !cur.set, &next);
+            rc = cancelled(req, k1, err) ? -1 : batch_prepare(w, req, &next, t, err);
+        }
+        /* The run must end before anything returns: it uses the worker's buffers. */
+        ls_err run_err = {0};
+        int run_rc = pipe_runner_wait(w->runner, &run_ns, &run_err);
+        t->unet_ns += run_ns;
+        if (rc != 0) return -1;
+        if (run_rc != 0) {
+            *err = run_err;
+            return ls_wrap(err, "frames from %zu", cur.k0);
+        }
+        if (more) pipe_runner_start(w->runner, pipe_worker_unet_binding(w, next.set), next.n);
+        rc = batch_finish(w, req, &cur, sink, sink_ctx, t, err);
+        if (rc != 0) {
+            if (more) pipe_runner_wait(w->runner, NULL, NULL);
+            return -1;
+        }
+        if (!more) return 0;
+        cur = next;
+    }
+}
+
 int pipe_render(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, void *sink_ctx,
                 pipe_timings *t, ls_err *err) {
     if (render_check(w, req, err) != 0) return -1;
-    int av_idx[PIPE_MAX_BATCH];
-    size_t end = req->first + req->count;
-    for (size_t k0 = req->first; k0 < end; k0 += (size_t)w->cfg.max_batch) {
-        if (req->cancel && atomic_load(req->cancel))
-            return ls_fail(err, LS_ECANCELLED, "render cancelled at frame %zu", k0);
-        int batch = (int)(end - k0 < (size_t)w->cfg.max_batch ? end - k0 : (size_t)w->cfg.max_batch);
-        uint64_t t0 = pipe_now_ns();
-        for (int b = 0; b < batch; b++)
-            if (render_prepare(w, req, k0 + (size_t)b, b, &av_idx[b], err) != 0) return -1;
-        uint64_t t1 = pipe_now_ns();
-        if (ort_binding_run(w->unet_binding, batch, err) != 0) return ls_wrap(err, "frames from %zu", k0);
-        uint64_t t2 = pipe_now_ns();
-        t->prep_ns += t1 - t0;
-        t->unet_ns += t2 - t1;
-        for (int b = 0; b < batch; b++) {
-            pipe_frame f;
-            uint64_t t3 = pipe_now_ns();
-            if (render_composite(w, req, k0 + (size_t)b, b, av_idx[b], sink_ctx, &f, err) != 0) return -1;
-            uint64_t t4 = pipe_now_ns();
-            if (sink(sink_ctx, &f, err) != 0) return -1;
-            t->paste_ns += t4 - t3;
-            t->sink_ns += pipe_now_ns() - t4;
-        }
-        t->frames += (uint64_t)batch;
-        t->batches++;
-    }
-    return 0;
+    if (w->runner && req->count > (size_t)w->cfg.max_batch)
+        return render_pipelined(w, req, sink, sink_ctx, t, err);
+    return render_serial(w, req, sink, sink_ctx, t, err);
 }

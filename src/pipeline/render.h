@@ -6,6 +6,11 @@
  * worker's frame buffer (paste.h) and hand the finished frame to the caller's sink, in frame order.
  * The worker must be bound to the UNet.
  *
+ * A pipelined worker (worker.h: cfg.pipeline) overlaps the stages when there is more than one
+ * batch: the UNet computes batch i on the worker's runner thread while the calling thread prepares
+ * batch i+1 and then composites batch i; the output is the same, frame for frame. The sink is
+ * always called from the calling thread, in frame order.
+ *
  * Frame buffer: by default render copies the whole avatar frame into it before pasting (sinks that
  * read every pixel: MP4, raw frames). A sink that reads only part of each frame (spliced JPEG reads
  * the restart segments under the box; a face patch only the box) names that part through
@@ -70,7 +75,7 @@ typedef struct pipe_render_req {
 
 /* Time spent per stage, in nanoseconds, added to by pipe_render. */
 typedef struct pipe_timings {
-    uint64_t prep_ns, unet_ns, paste_ns, sink_ns;
+    uint64_t prep_ns, unet_ns, paste_ns, sink_ns; /* pipelined: unet_ns is the runs' own time */
     uint64_t frames, batches;
 } pipe_timings;
 

@@ -4,9 +4,12 @@
 #include <stdlib.h>
 
 #include "image/prepare.h"
+#include "pipeline/unet_runner.h"
+
+static size_t worker_slots(const pipe_worker_cfg *c) { return (size_t)c->max_batch * (c->pipeline ? 2 : 1); }
 
 static size_t worker_arena_size(const pipe_worker_cfg *c) {
-    size_t b = (size_t)c->max_batch, floats;
+    size_t b = worker_slots(c), floats;
     floats = b * (ORT_UNET_IMG_ELEMS + ORT_UNET_AUDIO_ELEMS + ORT_UNET_OUT_ELEMS) +
              (size_t)PIPE_ENC_BATCH * (ORT_ENC_MEL_ELEMS + ORT_ENC_FEAT_ELEMS);
     return floats * sizeof(float) + b * PREP_CROP_BYTES +
@@ -27,7 +30,7 @@ pipe_worker *pipe_worker_create(const pipe_worker_cfg *cfg, ls_err *err) {
     if (!w) { ls_fail(err, LS_ENOMEM, "out of memory for a worker"); return NULL; }
     w->cfg = *cfg;
     if (!w->cfg.jpeg_quality) w->cfg.jpeg_quality = JPEG_DEFAULT_QUALITY;
-    size_t b = (size_t)cfg->max_batch;
+    size_t b = worker_slots(cfg);
     if (arena_init(&w->arena, worker_arena_size(cfg)) != 0) {
         ls_fail(err, LS_ENOMEM, "cannot allocate %zu bytes for a worker", worker_arena_size(cfg));
         goto fail;
@@ -47,6 +50,7 @@ pipe_worker *pipe_worker_create(const pipe_worker_cfg *cfg, ls_err *err) {
     if (!(w->jpeg = jpeg_enc_create(cfg->max_frame_w, cfg->max_frame_h, w->cfg.jpeg_quality, err)))
         goto fail;
     if (!(w->mel = mel_create(err))) goto fail;
+    if (cfg->pipeline && !(w->runner = pipe_runner_create(err))) goto fail;
     return w;
 fail:
     pipe_worker_destroy(w);
@@ -55,13 +59,27 @@ fail:
 
 void pipe_worker_destroy(pipe_worker *w) {
     if (!w) return;
+    pipe_runner_destroy(w->runner); /* first: it may still be running a binding */
     ort_binding_destroy(w->enc_binding);
     ort_binding_destroy(w->unet_binding);
+    ort_binding_destroy(w->unet_binding2);
     mel_free(w->mel);
     jpeg_enc_destroy(w->jpeg);
     resize_scratch_free(&w->resize);
     arena_free(&w->arena);
     free(w);
+}
+
+/* A binding over slot set `set` (slots set * max_batch ...). A uint8 UNet reads the crops
+ * themselves and writes bytes where the floats would go (unet_io.h). */
+static ort_binding *bind_slot_set(pipe_worker *w, ort_model *unet, int set, ls_err *err) {
+    size_t s0 = (size_t)set * (size_t)w->cfg.max_batch;
+    int u8 = ort_model_role(unet) == ORT_ROLE_UNET_U8;
+    void *in[2] = {u8 ? (void *)(w->crops + s0 * PREP_CROP_BYTES) : (void *)(w->unet_image + s0 * ORT_UNET_IMG_ELEMS),
+                   w->unet_audio + s0 * ORT_UNET_AUDIO_ELEMS};
+    void *out = u8 ? (void *)((uint8_t *)w->unet_output + s0 * PREP_SIZE * PREP_SIZE * 3)
+                   : (void *)(w->unet_output + s0 * ORT_UNET_OUT_ELEMS);
+    return ort_binding_create(unet, w->cfg.max_batch, in, out, err);
 }
 
 int pipe_worker_bind(pipe_worker *w, ort_model *encoder, ort_model *unet, ls_err *err) {
@@ -78,18 +96,26 @@ int pipe_worker_bind(pipe_worker *w, ort_model *encoder, ort_model *unet, ls_err
     }
     if (unet != w->unet) {
         ort_binding_destroy(w->unet_binding);
-        w->unet_binding = NULL;
+        ort_binding_destroy(w->unet_binding2);
+        w->unet_binding = w->unet_binding2 = NULL;
         w->unet = NULL;
         if (unet) {
-            /* A uint8 UNet reads the crops themselves and writes bytes where the floats would go. */
-            int u8 = ort_model_role(unet) == ORT_ROLE_UNET_U8;
-            void *in[2] = {u8 ? (void *)w->crops : (void *)w->unet_image, w->unet_audio};
-            if (!(w->unet_binding = ort_binding_create(unet, w->cfg.max_batch, in, w->unet_output, err)))
+            if (!(w->unet_binding = bind_slot_set(w, unet, 0, err))) return -1;
+            if (w->cfg.pipeline && !(w->unet_binding2 = bind_slot_set(w, unet, 1, err))) {
+                ort_binding_destroy(w->unet_binding);
+                w->unet_binding = NULL;
                 return -1;
+            }
             w->unet = unet;
         }
     }
     return 0;
+}
+
+int pipe_worker_slots(const pipe_worker *w) { return (int)worker_slots(&w->cfg); }
+
+ort_binding *pipe_worker_unet_binding(const pipe_worker *w, int set) {
+    return set ? w->unet_binding2 : w->unet_binding;
 }
 
 size_t pipe_worker_bytes(const pipe_worker *w) {

@@ -62,7 +62,8 @@ static void *worker_create(void *ctx, int index, ls_err *err) {
     if (!w) return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
     w->max_samples = a->max_samples;
     pipe_worker_cfg pc = {.max_batch = a->cfg->max_batch, .max_frame_w = a->cfg->max_frame_width,
-                          .max_frame_h = a->cfg->max_frame_height, .jpeg_quality = a->cfg->jpeg_quality};
+                          .max_frame_h = a->cfg->max_frame_height, .jpeg_quality = a->cfg->jpeg_quality,
+                          .pipeline = a->pipeline};
     size_t floats = a->max_samples + pipe_clip_mel_floats(a->max_samples) +
                     pipe_clip_feat_floats(a->max_samples) +
                     (size_t)VAL_COMPOSITE_MAX_BATCH * (ORT_UNET_AUDIO_ELEMS + ORT_UNET_IMG_ELEMS);
@@ -140,7 +141,12 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
         used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, "%s%d", i ? "," : ": GPUs ",
                                  cfg->cuda_device_ids[i]);
     if (reg_uint8_io(a->reg) && used < sizeof a->inference)
-        snprintf(a->inference + used, sizeof a->inference - used, ", uint8 I/O");
+        used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, ", uint8 I/O");
+    /* By default the UNet overlaps the CPU stages on a GPU (where it leaves the CPU idle); on the
+     * CPU they would share the cores with it (docs/performance.md has the measurement). */
+    a->pipeline = cfg->pipeline < 0 ? reg_ep(a->reg) == ORT_EP_CUDA : cfg->pipeline;
+    if (a->pipeline && used < sizeof a->inference)
+        snprintf(a->inference + used, sizeof a->inference - used, ", pipelined");
     /* Per-worker arena beyond the request: the largest reply's bytes (bounded by the message size
      * limit, checked while filling), one Frame + Box + pointer per frame, and the list replies. */
     size_t max_msg = (size_t)cfg->max_message_size_mb << 20;

@@ -26,6 +26,7 @@ typedef struct app {
     size_t max_samples;      /* 16 kHz samples of the longest accepted audio */
     size_t max_frames;       /* video frames those give */
     struct app_stream *stream; /* live-session schedulers (stream_models.h) */
+    int pipeline;              /* workers overlap the UNet with prep and composite (render.h) */
     char inference[160];     /* srv_app.inference */
 } app;
 

@@ -63,6 +63,7 @@ static const key_def KEYS[] = {
     {"capacity.eviction_policy", K_EVICT, F(eviction_policy), 0, 0, 0},
     {"eviction_policy", K_EVICT, F(eviction_policy), 0, 0, 0},
     {"capacity.max_batch", K_INT, F(max_batch), 0, 1, 32},
+    {"capacity.pipeline", K_TRIBOOL, F(pipeline), 0, 0, 0},
     {"onnx.intra_op_threads", K_INT, F(intra_op_threads), 0, 0, 256},
     {"onnx.optimized_model_dir", K_STR, S(ort_cache_dir), 0, 0},
     {"onnx.provider", K_PROVIDER, F(provider), 0, 0, 0},
@@ -158,6 +159,7 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->stream_workers = 1;
     cfg->provider = ORT_EP_CPU;
     cfg->uint8_io = -1;
+    cfg->pipeline = -1;
     cfg->n_cuda_devices = 1; /* device 0 */
     cfg->cudnn_search = ORT_CUDNN_EXHAUSTIVE;
     cfg->cuda_tf32 = -1;

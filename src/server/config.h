@@ -83,6 +83,9 @@ typedef struct srv_config {
     bool cuda_device_tensors;      /* onnx.cuda.device_tensors: default true (ort_ep_cfg.host_tensors) */
     int jpeg_quality;              /* default 75 */
     int max_batch;                 /* frames per render batch; default 32 */
+    int pipeline;                  /* capacity.pipeline: a Render of several batches runs the UNet
+                                      on a thread of its own beside prep and composite (render.h);
+                                      -1 (default) = on with cuda, off with cpu */
     int max_frame_width;           /* largest avatar frame the workers composite; default 1920 */
     int max_frame_height;          /* default 1080 */
     double max_audio_seconds;      /* longest request audio; default 60 */

@@ -8,6 +8,7 @@
 #      is rerun with ONNX Runtime's log on;
 #   4. bench_gpu with the first way that ran every step: UNet-only speed per setting and batch,
 #      accuracy against the CPU and fp16 against fp32;
+#   4b. `lipsync render` with the pipelined worker and without, twice each
 #   5. lipsyncd on CUDA end to end over loopback gRPC: `lipsync client bench` with several concurrent
 #      clients, fp32 and fp16 avatars, batch 25 and batch 8, without and with CUDA graphs.
 # Everything it measures goes to OUT (default /tmp/gpu-out): summary.txt first, then the details.
@@ -82,6 +83,15 @@ timeout 420 $RUN $BENCH --api $API --host-tensors $HOST --unet "$M/unet328.onnx"
   --batches $BATCHES --repeats $REPEATS --json "$OUT/bench_gpu.json" >"$OUT/bench_gpu.txt" 2>&1
 echo "bench_gpu exit $?" >>"$OUT/bench_gpu.txt"
 grep -vE "^\s*$" "$OUT/bench_gpu.txt" | cut -c1-200 | tee -a "$OUT/summary.txt"
+
+log "lipsync render, pipelined vs serial (UNet beside prep and composite, render.h)"
+for rep in 1 2; do
+  for pl in on off; do
+    timeout 120 $RUN "$W/bin/lipsync" render --provider $PROVIDER --avatar "$W/avatars/gpu" \
+      --audio "$ROOT/.gpu/speech.wav" --frames "$W/render_$pl" --batch 25 --pipeline $pl 2>&1 |
+      grep -E "rendered|error" | sed "s/^/pipeline $pl: /" | cut -c1-200 | tee -a "$OUT/summary.txt"
+  done
+done
 
 log "lipsyncd end to end"
 WORKERS=$(nproc)

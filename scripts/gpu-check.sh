@@ -30,6 +30,7 @@ if [ "$PROVIDER" = cuda ]; then
   tar -C "$W/lib" -xJf "$ROOT/.gpu/sys.tar.xz" && tar -C "$W/bin" -xJf "$ROOT/.gpu/bin.tar.xz" || exit 1
   export LD_LIBRARY_PATH="$W/lib"
   export LIPSYNC_ORT_LIBRARY=/tmp/ort-cuda/libonnxruntime.so.1
+  rm -f /tmp/ort-cuda/libonnxruntime.so  # a warm machine may keep an older bundle's CPU-only build
   RUN="$ROOT/.gpu/ort/run-on-device.sh"
   PY=python3
 else

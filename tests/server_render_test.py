@@ -507,7 +507,7 @@ class ExecutionProviderTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("onnx.provider cuda: ONNX Runtime's CUDA provider is not available", p.stderr)
         self.assertIn("fallback: cpu", p.stderr)
-        self.assertIn("libonnxruntime_providers_cuda.so", p.stderr)  # what ORT could not open
+        self.assertIn("libonnxruntime_providers_cuda.so", p.stderr)  # what cannot be used (missing, or a CPU-only ORT)
 
     def test_fallback_cpu_serves_and_reports_no_gpu_in_either_api(self):
         with Server(config("onnx:\n  provider: cuda\n  fallback: cpu\n")) as s:

@@ -1,7 +1,8 @@
 /* test_infer_ep.c - choosing the execution provider (src/infer/ort_ep.h): names, and what happens
  * when CUDA is asked for. CI has no GPU, so there the CUDA provider must be reported missing with a
  * message that says what ORT answered and how to fall back; on a machine where it exists, a CUDA
- * session must load and agree with the CPU (demo UNet, tolerance 1e-4). */
+ * session must load and agree with the CPU (demo UNet, tolerance 1e-4). A CPU-only ORT build is
+ * refused for what it is before any CUDA provider library is loaded. */
 #include "check.h"
 #include "common/err.h"
 #include "infer/ort_ep.h"
@@ -98,6 +99,28 @@ TEST(a_gpu_that_does_not_exist_is_refused) {
     ort_model_destroy(m);
 }
 
+/* A CPU-only ONNX Runtime build cannot host the CUDA provider library (its ProviderHostCPU lacks the
+ * CUDA part, so the provider would call into unrelated functions): it must be refused for what it is,
+ * before any provider file is loaded. A fresh runtime is handed a file that exists but is no provider
+ * (the ORT library itself), so that only the build check can name the build. */
+TEST(a_cpu_only_ort_build_is_refused_before_the_provider_is_loaded) {
+    const OrtApi *api = ort_runtime_api(rt);
+    OrtCUDAProviderOptionsV2 *opts = NULL;
+    OrtStatus *st = api->CreateCUDAProviderOptions(&opts);
+    int cuda_build = st == NULL;
+    if (st) api->ReleaseStatus(st);
+    else api->ReleaseCUDAProviderOptions(opts);
+    ls_err e = {0};
+    ort_runtime *fresh = ort_runtime_create(NULL, &e);
+    CHECK(fresh, "%s", e.msg);
+    int n = ort_ep_cuda_devices(fresh, ort_runtime_library(fresh), ORT_CUDA_API_EP_DEVICE, &e);
+    ort_runtime_destroy(fresh);
+    CHECK(n < 0 && e.code == LS_EMODEL && strstr(e.msg, "fallback"), "the ORT library is no CUDA provider: %s", e.msg);
+    if (cuda_build) CHECK(!strstr(e.msg, "CPU-only build"), "a CUDA build is not refused as CPU-only: %s", e.msg);
+    else CHECK(strstr(e.msg, "CPU-only build") && strstr(e.msg, "libonnxruntime.so of a CUDA build"),
+               "CPU-only build named: %s", e.msg);
+}
+
 int main(void) {
     ls_err e = {0};
     rt = ort_runtime_create(NULL, &e);
@@ -109,6 +132,7 @@ int main(void) {
     RUN(cpu_provider_is_described_and_puts_nothing_on_a_gpu);
     RUN(cuda_is_either_missing_with_a_clear_error_or_agrees_with_the_cpu);
     RUN(a_gpu_that_does_not_exist_is_refused);
+    RUN(a_cpu_only_ort_build_is_refused_before_the_provider_is_loaded);
     ort_runtime_destroy(rt);
     return check_summary();
 }

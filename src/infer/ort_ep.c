@@ -63,6 +63,29 @@ static int device_ordinal(const OrtApi *api, const OrtEpDevice *d) {
     return -1;
 }
 
+/* Whether this ONNX Runtime library can host libonnxruntime_providers_cuda.so: 0 when it can, else -1
+ * with the reason in rt. The CUDA provider calls back into the library through ProviderHostCPU, a
+ * C++ interface whose CUDA part exists only in builds made with USE_CUDA (or the CUDA provider
+ * interface); a CPU-only build lacks it (ORT 1.29's CPU library has 4 entries, the CUDA provider
+ * calls up to 56), and the provider then jumps into unrelated functions: the Slice kernel of the
+ * uint8 wrapper crashed that way on an H200. Nothing in the C API names the build, but the same
+ * condition decides whether CreateCUDAProviderOptions is implemented, so it is the test. */
+static int check_cuda_build(ort_runtime *rt) {
+    const OrtApi *api = rt->api;
+    OrtCUDAProviderOptionsV2 *o = NULL;
+    OrtStatus *st = api->CreateCUDAProviderOptions(&o);
+    if (!st) {
+        api->ReleaseCUDAProviderOptions(o);
+        return 0;
+    }
+    snprintf(rt->cuda_error, sizeof rt->cuda_error,
+             "'%.200s' is a CPU-only build (CreateCUDAProviderOptions: %.80s): libonnxruntime_providers_cuda.so "
+             "would call wrong functions in it; use libonnxruntime.so of a CUDA build",
+             rt->path, api->GetErrorMessage(st));
+    api->ReleaseStatus(st);
+    return -1;
+}
+
 /* Tries the EP-device API: 0 on success (devices recorded), else -1 with the reason in rt. */
 static int setup_ep_api(ort_runtime *rt, const char *lib) {
     const OrtApi *api = rt->api;
@@ -122,7 +145,9 @@ int ort_ep_cuda_devices(ort_runtime *rt, const char *lib, ort_cuda_api api, ls_e
         char path[1100];
         if (lib && *lib) snprintf(path, sizeof path, "%s", lib);
         else default_lib(rt, path, sizeof path);
-        if (api != ORT_CUDA_API_CLASSIC && setup_ep_api(rt, path) == 0) rt->cuda = ORT_CUDA_EP_API;
+        /* Both ways load the same provider library through the same bridge: check it first. */
+        if (check_cuda_build(rt) != 0) rt->cuda = ORT_CUDA_MISSING;
+        else if (api != ORT_CUDA_API_CLASSIC && setup_ep_api(rt, path) == 0) rt->cuda = ORT_CUDA_EP_API;
         else if (api != ORT_CUDA_API_EP_DEVICE && setup_legacy(rt) == 0) rt->cuda = ORT_CUDA_LEGACY;
         else rt->cuda = ORT_CUDA_MISSING;
     }

@@ -10,6 +10,9 @@
  *     CopyTensors; preferred;
  *   - the classic OrtCUDAProviderOptions struct, for builds where the first fails: no CUDA graphs and
  *     no TF32 switch (asking for either with it is an error, not silently ignored).
+ * Before loading the provider library, the ORT library itself must be a CUDA build: a CPU-only build
+ * (CreateCUDAProviderOptions answers "not enabled in this build") lacks the CUDA part of the C++
+ * interface the provider calls back through, so it is refused, never handed the provider library.
  * Errors: LS_EMODEL when the CUDA provider or the device is missing (the message says what ORT
  * answered and how to fall back), LS_EINVAL for settings this ORT cannot honour. Registration allocates inside
  * ORT; appending allocates nothing of ours. Thread-safe (the runtime's lock guards registration). */

@@ -48,6 +48,7 @@ static void speech(float *x, size_t n, unsigned seed) {
 static struct {
     ort_runtime *rt;
     ort_model *enc, *unet;
+    encb *eb;                /* the sessions' encoder batcher */
     pipe_worker *w;
     sched_limits lim;
     avatar *av;
@@ -86,7 +87,7 @@ static sched *make_sched(int batch, int wait_us, int max_sessions, ls_err *err) 
 static void base_cfg(sess_cfg *c, sched *sc) {
     sess_cfg_defaults(c);
     c->av = fx.av;
-    c->encoder = fx.enc;
+    c->encoder = fx.eb;
     c->sched = sc;
     c->format = PCM_F32LE; /* 16 kHz float: the converter passes samples through exactly */
 }
@@ -499,6 +500,7 @@ int main(void) {
     if (sched_limits_init(&fx.lim, 16) != 0 || !(fx.rt = ort_runtime_create(NULL, &err)) ||
         !(fx.enc = ort_model_load(fx.rt, check_model("demo_encoder.onnx"), ORT_ROLE_ENCODER, &mo, &err)) ||
         !(fx.unet = ort_model_load(fx.rt, check_model("demo_unet.onnx"), ORT_ROLE_UNET, &mo, &err)) ||
+        !(fx.eb = encb_create(fx.enc, 4 * PIPE_ENC_BATCH, 1000, &err)) ||
         !(fx.w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx.w, fx.enc, fx.unet, &err) != 0) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return 1;
@@ -516,6 +518,7 @@ int main(void) {
     RUN(close_mid_stream_frees_everything);
     RUN(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock);
     pipe_worker_destroy(fx.w);
+    encb_destroy(fx.eb);
     ort_model_destroy(fx.unet);
     ort_model_destroy(fx.enc);
     ort_runtime_destroy(fx.rt);

@@ -33,6 +33,7 @@ typedef struct sctx {
     reg_lease lease;
     int leased;
     sched *sc;
+    encb *eb;                 /* the encoder's batcher */
     stream_session *s;
     pipe_jpeg_enc *jpeg;    /* through the avatar's spliced-JPEG set, as Render encodes */
     int quality;
@@ -73,8 +74,10 @@ static int send_resp(sctx *x, const Lipsync__V1__StreamResponse *r) {
 static int send_stats(sctx *x) {
     sess_stats ss;
     sched_stats sch;
+    encb_stats eb;
     sess_stats_get(x->s, &ss);
     sched_stats_get(x->sc, &sch);
+    encb_stats_get(x->eb, &eb);
     Lipsync__V1__StreamStats m = LIPSYNC__V1__STREAM_STATS__INIT;
     m.frames_out = (int64_t)x->frames_sent;
     m.frames_generated = (int64_t)ss.generated_out;
@@ -88,6 +91,11 @@ static int send_stats(sctx *x) {
     m.latency_ms = x->first_gen_ns ? (float)(x->first_gen_ns - x->first_audio_ns) / 1e6f : 0.0f;
     m.samples_in = (int64_t)ss.samples_in;
     m.late_frames = (int64_t)ss.late_frames;
+    m.encoder_requests = (int64_t)ss.encoder_requests;
+    m.encoder_windows = (int64_t)ss.encoder_windows;
+    m.encoder_runs = (int64_t)eb.runs;
+    m.encoder_run_windows = (int64_t)eb.windows;
+    m.encoder_shared_runs = (int64_t)eb.shared_runs;
     Lipsync__V1__StreamResponse r = LIPSYNC__V1__STREAM_RESPONSE__INIT;
     r.msg_case = LIPSYNC__V1__STREAM_RESPONSE__MSG_STATS;
     r.stats = &m;
@@ -173,10 +181,12 @@ static grpc_status_code start(sctx *x, const Lipsync__V1__StreamConfig *c) {
     x->leased = 1;
     const avatar *av = x->lease.av;
     if (!(x->sc = app_stream_acquire(x->a->stream, reg_model_ort(x->lease.unet), &err))) return fail_err(x, &err);
+    if (!(x->eb = app_stream_acquire_encoder(x->a->stream, reg_model_ort(x->lease.encoder), &err)))
+        return fail_err(x, &err);
     sess_cfg sc;
     sess_cfg_defaults(&sc);
     sc.av = av;
-    sc.encoder = reg_model_ort(x->lease.encoder);
+    sc.encoder = x->eb;
     sc.sched = x->sc;
     sc.format = c->encoding == LIPSYNC__V1__AUDIO_ENCODING__AUDIO_ENCODING_S16LE ? PCM_S16LE : PCM_F32LE;
     sc.sample_rate = c->sample_rate;
@@ -361,9 +371,10 @@ int app_v1_stream(void *ctx, srv_stream *st) {
         srv_stream_note(st, "frames=%llu generated=%llu dropped=%llu", (unsigned long long)x.frames_sent,
                         (unsigned long long)ss.generated_out, (unsigned long long)(ss.dropped + x.send_dropped));
     }
-    /* The session first (it leaves the scheduler), then the scheduler, then the lease. */
+    /* The session first (it leaves the scheduler and the batcher), then those, then the lease. */
     sess_close(x.s);
     app_stream_release(x.a->stream, x.sc);
+    app_stream_release_encoder(x.a->stream, x.eb);
     if (x.leased) reg_release(x.a->reg, &x.lease, NULL);
     pipe_jpeg_enc_free(x.jpeg);
     free(x.pix);

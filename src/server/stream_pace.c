@@ -183,5 +183,7 @@ int sess_busy(stream_session *s) {
 void sess_stats_get(stream_session *s, sess_stats *out) {
     pthread_mutex_lock(&s->mu);
     *out = s->st;
+    out->encoder_requests = sa_encoder_requests(s->audio);
+    out->encoder_windows = sa_encoder_windows(s->audio);
     pthread_mutex_unlock(&s->mu);
 }

@@ -40,6 +40,7 @@
 #include "avatar/avatar.h"
 #include "common/err.h"
 #include "infer/ort_model.h"
+#include "server/stream_encb.h"
 #include "server/stream_sched.h"
 
 #define SESS_FRAME_NS 40000000ull /* 25 fps */
@@ -48,7 +49,7 @@ typedef enum { SESS_PACE_BURST = 0, SESS_PACE_REALTIME = 1 } sess_pacing;
 
 typedef struct sess_cfg {
     const avatar *av;        /* borrowed; outlives the session */
-    ort_model *encoder;      /* borrowed */
+    encb *encoder;           /* the encoder's batcher (stream_encb.h), borrowed */
     sched *sched;            /* the scheduler of the avatar's UNet */
     pcm_format format;       /* PCM_S16LE / PCM_F32LE */
     int sample_rate, channels;
@@ -101,6 +102,7 @@ typedef struct sess_stats {
     uint64_t dropped;        /* ready frames dropped because the queue was full */
     uint64_t interrupted_frames; /* frames discarded by interrupts */
     uint64_t unet_jobs;      /* frames sent to the scheduler */
+    uint64_t encoder_requests, encoder_windows; /* sent to the encoder batcher */
     uint64_t samples_in, utterances, interrupts;
     uint64_t late_frames, max_late_ns; /* realtime: frames released after their due time */
 } sess_stats;

@@ -283,14 +283,28 @@ class StreamConcurrency(unittest.TestCase):
             t.start()
         for t in ts:
             t.join(120)
-        runs = items = 0
+        runs = items = enc_runs = enc_run_windows = enc_shared = enc_requests = enc_windows = 0
         for i in range(8):
             self.assertIsInstance(out[i], tuple, "session %d: %r" % (i, out[i]))
             frames, _, stats = out[i]
             self.assertEqual(len(frames), len(refs[i]), "session %d frame count" % i)
             self.assertTrue(all(f.data == r.data for f, r in zip(frames, refs[i])), "session %d output" % i)
             runs, items = max(runs, stats[-1].unet_runs), max(items, stats[-1].unet_items)
+            # The encoder batcher's counters are shared (the last session to end saw them all);
+            # requests and windows are the session's own.
+            enc_runs = max(enc_runs, stats[-1].encoder_runs)
+            enc_run_windows = max(enc_run_windows, stats[-1].encoder_run_windows)
+            enc_shared = max(enc_shared, stats[-1].encoder_shared_runs)
+            enc_requests += stats[-1].encoder_requests
+            enc_windows += stats[-1].encoder_windows
+            self.assertEqual(stats[-1].encoder_windows, len(frames), "session %d: one encoder window per frame" % i)
         self.assertLess(runs, items, "fewer UNet runs (%d) than frames (%d): batches span sessions" % (runs, items))
+        self.assertEqual(enc_run_windows, enc_windows, "every session's windows went through the one shared batcher")
+        self.assertLess(enc_runs, enc_requests, "fewer encoder runs (%d) than requests (%d): runs span sessions"
+                        % (enc_runs, enc_requests))
+        self.assertGreater(enc_shared, 0, "runs carrying several sessions' windows")
+        print("\n     8 sessions: %d encoder runs (%d shared) for %d requests, %d windows; %d UNet runs for %d frames"
+              % (enc_runs, enc_shared, enc_requests, enc_windows, runs, items), file=sys.stderr)
 
     def test_cancel_mid_stream_leaves_server_healthy(self):
         audio = speech(3.0, seed=9)

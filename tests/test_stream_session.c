@@ -430,6 +430,49 @@ TEST(slow_consumer_drops_its_oldest_frames_others_unaffected) {
           (unsigned long long)st.dropped, popped, total);
 }
 
+/* The gRPC handler pops a frame, packs it into a message whose send may never complete, and
+ * releases it: the session must then drop past it (burst), not stall behind the held frame. */
+TEST(a_consumer_that_released_its_last_frame_and_stopped_reading_drops_the_oldest) {
+    static float pcm[SR * 2];
+    speech(pcm, SR * 2, 23);
+    ls_err err = {0};
+    sched *sc = make_sched(4, 1000, 4, &err);
+    CHECK(sc, "scheduler: %s", err.msg);
+    sess_cfg c;
+    base_cfg(&c, sc);
+    c.idle_detect = 0;
+    c.queue_limit = 4;
+    c.max_inflight = 4;
+    stream_session *s = sess_create(&c, &err);
+    CHECK(s, "session: %s", err.msg);
+    /* 0.6 s gives the first few frames; the consumer takes frame 0 before the rest arrives. */
+    CHECK(sess_push_audio(s, pcm, 9600 * sizeof(float), 0, &err) == 0, "push: %s", err.msg);
+    sess_frame f;
+    CHECK(sess_wait_ready(s, 2000000000) && sess_pop_frame(s, 0, &f, &err) == 1 && f.index == 0, "frame 0 popped");
+    sess_release_frame(s);
+    CHECK(sess_push_audio(s, pcm + 9600, (SR * 2 - 9600) * sizeof(float), 0, &err) == 0 && sess_flush(s, &err) == 0,
+          "push: %s", err.msg);
+    size_t total = pipe_clip_frames(SR * 2);
+    sess_stats st;
+    for (int i = 0; i < 400; i++) { /* the workers go on without the consumer */
+        sess_stats_get(s, &st);
+        if (st.dropped + 1 + 4 >= total) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    size_t later = 0;
+    for (int i = 0; i < 100 && sess_busy(s); i++) {
+        sess_wait_ready(s, 50000000);
+        later += drain(s, NULL);
+    }
+    sess_stats_get(s, &st);
+    sess_close(s);
+    sched_destroy(sc);
+    CHECK(st.dropped > 0, "frames dropped once the consumer stopped (%llu)", (unsigned long long)st.dropped);
+    CHECK(later <= 4 && 1 + st.dropped + later == total, "1 popped + %llu dropped + %zu queued = %zu",
+          (unsigned long long)st.dropped, later, total);
+}
+
 TEST(close_mid_stream_frees_everything) {
     static float pcm[SR * 2];
     speech(pcm, SR * 2, 17);
@@ -515,6 +558,7 @@ int main(void) {
     RUN(eight_sessions_share_unet_batches_and_all_match_offline);
     RUN(admission_limits_per_model_and_in_total);
     RUN(slow_consumer_drops_its_oldest_frames_others_unaffected);
+    RUN(a_consumer_that_released_its_last_frame_and_stopped_reading_drops_the_oldest);
     RUN(close_mid_stream_frees_everything);
     RUN(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock);
     pipe_worker_destroy(fx.w);

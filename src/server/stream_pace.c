@@ -128,6 +128,19 @@ out:
     return rc;
 }
 
+void sess_release_frame(stream_session *s) {
+    pthread_mutex_lock(&s->mu);
+    if (s->held) {
+        s->held = 0;
+        ls_err ferr = {0};
+        if (!s->failed && sess_pump(s, &ferr) != 0) { /* production may have waited for the slot */
+            s->failed = 1;
+            s->fail_err = ferr;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 uint64_t sess_next_due_ns(stream_session *s) {
     pthread_mutex_lock(&s->mu);
     uint64_t t = s->cfg.pacing == SESS_PACE_REALTIME ? s->next_due_ns : 0;

@@ -92,7 +92,8 @@ typedef struct sess_frame {
     int fade_q8;             /* generated frames: 256 = unblended */
     uint64_t pts_samples;    /* index * 640 (16 kHz) */
     uint64_t pts_ms;         /* index * 40 */
-    const uint8_t *bgr;      /* width x height, valid until the next sess_pop_frame or close */
+    const uint8_t *bgr;      /* width x height, valid until the next sess_pop_frame,
+                                sess_release_frame or close */
     int width, height;
     size_t stride;
 } sess_frame;
@@ -128,6 +129,12 @@ int sess_interrupt(stream_session *s, ls_err *err);
 /* The next frame, if one is due at now_ns: 1 with *out filled, 0 if none, -1 with err if the
  * session failed. Burst: whenever the next frame in order is ready. */
 int sess_pop_frame(stream_session *s, uint64_t now_ns, sess_frame *out, ls_err *err);
+
+/* The caller is done with the last popped frame's pixels (it has copied or sent them). Until
+ * then its buffer is kept, and in burst pacing a full queue cannot drop past it: production waits
+ * instead. A consumer that stops popping after this call makes the session drop its oldest frames
+ * (burst), as the queue limit says, rather than stall. */
+void sess_release_frame(stream_session *s);
 
 /* Realtime: the time the next frame is due (call sess_pop_frame then). Burst: 0. */
 uint64_t sess_next_due_ns(stream_session *s);

@@ -5,8 +5,10 @@
  * LS_EBUSY is kept and no further receive is posted until it goes in: that is the back-pressure
  * gRPC's flow control carries to the client), then, when no send is outstanding, send the next of:
  * an event, the statistics (every stats_interval_ms, on STATS, and once before the end), a frame
- * (sess_pop_frame; JPEG encoded here, off the I/O thread; released with sess_release_frame once
- * packed, so a stalled send never holds the session's queue). Realtime: a due frame goes before
+ * (sess_pop_frame; JPEG encoded here, off the I/O thread). The frame popped last is held (the
+ * session's burst queue waits behind it rather than drop: a reader that lags loses nothing) until
+ * the next pop, or until its send has been outstanding 1 s (the reader stopped): then it is
+ * released (sess_release_frame) and a burst session drops its oldest frames. Realtime: a due frame goes before
  * periodic statistics and waits for the send slot; it is dropped (slow reader) and counted only
  * when the previous send is still outstanding a frame period later. Sleeps until a completion, the session's
  * notify (a frame became ready), the next due frame or a 50 ms poll (server shutdown).
@@ -15,8 +17,8 @@
  * on_write_finished_cbs with GRPC_WRITE_THROUGH; writing.cc runs them as bytes flow), and this
  * handler keeps one send outstanding. So for a client that stops reading the server holds at most
  * the session's queue (stream.queue_limit frames, allocated at start), one message inside gRPC and
- * what fits the client's window; burst sessions drop the rest (counted), realtime ones drop due
- * frames. Measured, RAW 320x240 frames (230,400 bytes), 64 KiB window, queue 16: 17 frames
+ * what fits the client's window; burst sessions drop the rest (counted) once the send has been
+ * outstanding 1 s, realtime ones drop due frames. Measured, RAW 320x240 frames (230,400 bytes), 64 KiB window, queue 16: 17 frames
  * delivered of 147 (6 s) and of 497 (20 s); 1 MiB window: 21 (4 more fit). tests/stream_rpc_test.py.
  * Memory: per call, the session, a JPEG encoder, a frame buffer and an arena for the unpacked
  * requests, all made at config time; replies are gRPC slices. */
@@ -35,6 +37,7 @@
 #define POLL_NS 50000000LL
 #define STREAM_FRAME_NS 40000000ull /* one frame period at 25 fps */
 #define STREAM_CONFIG_NS 10000000000LL /* a stream must send its config within 10 s */
+#define SLOW_READER_NS 1000000000LL /* a frame's send outstanding this long: the client stopped reading */
 
 typedef struct sctx {
     app *a;
@@ -52,6 +55,8 @@ typedef struct sctx {
     int output;               /* Lipsync__V1__OutputKind */
     int64_t stats_ns;
     uint64_t send_dropped, frames_sent;
+    int holding;              /* the last popped frame is not yet released to the session */
+    int64_t send_ns;          /* when the outstanding (or last) send began */
     int64_t first_audio_ns, first_gen_ns;
     grpc_status_code code;    /* of the last failure */
     char msg[512];
@@ -75,6 +80,7 @@ static int send_resp(sctx *x, const Lipsync__V1__StreamResponse *r) {
     size_t n = protobuf_c_message_get_packed_size(&r->base);
     grpc_slice s = grpc_slice_malloc(n);
     protobuf_c_message_pack(&r->base, GRPC_SLICE_START_PTR(s));
+    x->send_ns = srv_stream_now_ns();
     int rc = srv_stream_write(x->st, s);
     if (rc == 1) grpc_slice_unref(s);
     return rc == 0 ? 0 : -1;
@@ -272,6 +278,12 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
     sess_frame f;
     uint64_t due = sess_next_due_ns(x->s); /* 0 unless realtime pacing holds a frame */
     if (srv_stream_writing(x->st)) {
+        /* A reader that stopped: let the session drop past the frame in flight (burst) instead of
+         * waiting behind it. A reader that merely lags keeps every frame. */
+        if (x->holding && now - x->send_ns >= SLOW_READER_NS) {
+            sess_release_frame(x->s);
+            x->holding = 0;
+        }
         /* Realtime and the client has still not taken the last message a whole frame period after
          * a frame fell due: that frame is dropped and counted, so a slow reader never makes the
          * session's queue grow. A send that is merely in flight at the due time only delays it. */
@@ -279,7 +291,6 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
             int r = sess_pop_frame(x->s, (uint64_t)now, &f, &err);
             if (r < 0) return fail_err(x, &err), -1;
             if (r == 1) x->send_dropped++;
-            sess_release_frame(x->s);
         }
         return 0;
     }
@@ -294,7 +305,7 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
     if (r < 0) return fail_err(x, &err), -1;
     if (r == 0) return 0;
     r = send_frame(x, &f, &err);
-    sess_release_frame(x->s); /* packed into the message: the session may reuse or drop past it */
+    x->holding = 1;
     if (r == -2) return fail_err(x, &err), -1;
     return r ? -1 : 1;
 }

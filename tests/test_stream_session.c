@@ -1,7 +1,8 @@
 /* test_stream_session.c - live sessions against the offline pipeline: streamed frames equal
  * pipe_clip_features + pipe_render of the same audio byte for byte (chunks of 10 ms, 37 ms, 1 s),
  * flush emits everything, interrupt drops pending work, silence costs no UNet runs, 8 sessions
- * share batches, admission and slow-consumer limits hold, close mid-stream frees everything
+ * share batches, admission and slow-consumer limits hold (also for a consumer that released the
+ * frame it popped and then stopped), close mid-stream frees everything
  * (run under the sanitizer build), and realtime pacing against a fake clock. Demo models. */
 #include "check.h"
 

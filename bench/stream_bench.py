@@ -103,6 +103,9 @@ def parse(out):
     m = re.search(r"dropped (\d+) late (\d+); unet jobs \d+, runs (\d+) \((\d+) frames\)", out)
     if m:
         r["dropped"], r["late"], r["unet_runs"], r["unet_items"] = map(int, m.groups())
+    m = re.search(r"encoder requests \d+ \(\d+ windows\), runs (\d+) \((\d+) windows, (\d+) shared\)", out)
+    if m:
+        r["enc_runs"], r["enc_windows"], r["enc_shared"] = map(int, m.groups())
     return r
 
 
@@ -199,6 +202,11 @@ def full_part(short):
                 if runs:  # the scheduler lives while the group's sessions do: its runs are the group's
                     fig("stream_unet328_n%d_batch_%s_frames_per_run" % (n, tag), lab + ": frames/run [unet328]",
                         "frames", [items / runs])
+                enc_runs = max((r.get("enc_runs", 0) for r in ok), default=0)
+                enc_windows = max((r.get("enc_windows", 0) for r in ok), default=0)
+                if enc_runs:  # the encoder batcher, likewise
+                    fig("stream_unet328_n%d_batch_%s_encoder_windows_per_run" % (n, tag),
+                        lab + ": encoder windows/run", "windows", [enc_windows / enc_runs])
 
 
 def main():

@@ -10,7 +10,8 @@ set(LS_MODEL_FILES
   ${LS_MODELS_DIR}/demo_encoder.onnx ${LS_MODELS_DIR}/demo_unet.onnx
   # test variants: batch fixed to 1, wrong I/O, numpy reference inputs/outputs
   ${LS_MODELS_DIR}/ave_encoder_b1.onnx ${LS_MODELS_DIR}/unet328_b1.onnx ${LS_MODELS_DIR}/demo_encoder_b2.onnx
-  ${LS_MODELS_DIR}/bad_name_encoder.onnx ${LS_MODELS_DIR}/bad_shape_unet.onnx
+  ${LS_MODELS_DIR}/bad_name_encoder.onnx ${LS_MODELS_DIR}/poison_encoder.onnx
+  ${LS_MODELS_DIR}/bad_shape_unet.onnx
   ${LS_MODELS_DIR}/ave_encoder.ref_mel.f32 ${LS_MODELS_DIR}/ave_encoder.ref_features.f32
   ${LS_MODELS_DIR}/unet328.ref_input.f32 ${LS_MODELS_DIR}/unet328.ref_audio.f32
   ${LS_MODELS_DIR}/unet328.ref_output.f32)

@@ -283,14 +283,28 @@ class StreamConcurrency(unittest.TestCase):
             t.start()
         for t in ts:
             t.join(120)
-        runs = items = 0
+        runs = items = enc_runs = enc_run_windows = enc_shared = enc_requests = enc_windows = 0
         for i in range(8):
             self.assertIsInstance(out[i], tuple, "session %d: %r" % (i, out[i]))
             frames, _, stats = out[i]
             self.assertEqual(len(frames), len(refs[i]), "session %d frame count" % i)
             self.assertTrue(all(f.data == r.data for f, r in zip(frames, refs[i])), "session %d output" % i)
             runs, items = max(runs, stats[-1].unet_runs), max(items, stats[-1].unet_items)
+            # The encoder batcher's counters are shared (the last session to end saw them all);
+            # requests and windows are the session's own.
+            enc_runs = max(enc_runs, stats[-1].encoder_runs)
+            enc_run_windows = max(enc_run_windows, stats[-1].encoder_run_windows)
+            enc_shared = max(enc_shared, stats[-1].encoder_shared_runs)
+            enc_requests += stats[-1].encoder_requests
+            enc_windows += stats[-1].encoder_windows
+            self.assertEqual(stats[-1].encoder_windows, len(frames), "session %d: one encoder window per frame" % i)
         self.assertLess(runs, items, "fewer UNet runs (%d) than frames (%d): batches span sessions" % (runs, items))
+        self.assertEqual(enc_run_windows, enc_windows, "every session's windows went through the one shared batcher")
+        self.assertLess(enc_runs, enc_requests, "fewer encoder runs (%d) than requests (%d): runs span sessions"
+                        % (enc_runs, enc_requests))
+        self.assertGreater(enc_shared, 0, "runs carrying several sessions' windows")
+        print("\n     8 sessions: %d encoder runs (%d shared) for %d requests, %d windows; %d UNet runs for %d frames"
+              % (enc_runs, enc_shared, enc_requests, enc_windows, runs, items), file=sys.stderr)
 
     def test_cancel_mid_stream_leaves_server_healthy(self):
         audio = speech(3.0, seed=9)
@@ -328,29 +342,68 @@ class StreamLimits(unittest.TestCase):
             s.stream([cfg_msg(), ctl(CTL.CLOSE)])  # a slot is free again
 
     def test_slow_reader_is_bounded_and_others_unaffected(self):
-        with Server("stream:\n  queue_limit: 16\n") as s:
-            slow_audio, fast_audio = speech(6.0, seed=11), speech(1.5, seed=12)
+        # What lipsyncd holds for a client that stops reading: the session's queue (queue_limit
+        # frames), one message in gRPC (the stream handler keeps one send outstanding, and gRPC
+        # completes a send only once its bytes passed HTTP/2 flow control) and what fits the
+        # client's window. Everything else is dropped and counted; memory does not grow with the
+        # audio. RAW frames of 320x240 are 230,400 bytes: a 64 KiB window passes none whole.
+        qlimit, window, frame_bytes = 16, 65536, W * H * 3
+        with Server("stream:\n  queue_limit: %d\n" % qlimit) as s:
+            fast_audio = speech(1.5, seed=12)
             ref = s.render_raw(fast_audio, avatar="small2")
-            # A client channel with a small, fixed HTTP/2 window: not reading then stops the server.
-            slow_ch = grpc.insecure_channel(s.ch._channel.target().decode(), options=NO_PROXY + [
-                ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65536)])
-            self.addCleanup(slow_ch.close)
-            slow = pbg.LipSyncStub(slow_ch).Stream(iter([cfg_msg()] + chunks(slow_audio, 16000) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)]),
-                               timeout=60)
-            time.sleep(0.5)
-            frames, _, stats = s.stream([cfg_msg("small2")] + chunks(fast_audio, 1600) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)])
-            self.assertEqual(len(frames), len(ref), "the other session gets every frame")
-            self.assertTrue(all(f.data == r.data for f, r in zip(frames, ref)), "the other session is correct")
-            self.assertEqual(stats[-1].frames_dropped, 0)
-            time.sleep(3.0)  # the slow session has computed everything meanwhile
-            got = [r for r in slow]
-            sframes = [r.frame for r in got if r.WhichOneof("msg") == "frame"]
-            sstats = [r.stats for r in got if r.WhichOneof("msg") == "stats"]
-            L = ref_frames(len(slow_audio))
-            # Whether frames are dropped depends on how much gRPC buffers for a reader that does not
-            # read (send completions); the session-level drop is covered by test_stream_session.
-            # What must hold: every frame is either delivered or counted as dropped.
-            self.assertEqual(len(sframes) + sstats[-1].frames_dropped, L, "delivered + dropped = all frames")
+            peaks = {}
+            for seconds in (6.0, 20.0):
+                slow_audio = speech(seconds, seed=11)
+                # A client channel with a small, fixed HTTP/2 window: not reading then stops the server.
+                slow_ch = grpc.insecure_channel(s.addr, options=NO_PROXY + [
+                    ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", window)])
+                self.addCleanup(slow_ch.close)
+                slow = pbg.LipSyncStub(slow_ch).Stream(iter([cfg_msg()] + chunks(slow_audio, 16000) +
+                                                             [ctl(CTL.FLUSH), ctl(CTL.CLOSE)]), timeout=90)
+                if seconds == 6.0:
+                    time.sleep(0.5)
+                    frames, _, stats = s.stream([cfg_msg("small2")] + chunks(fast_audio, 1600) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)])
+                    self.assertEqual(len(frames), len(ref), "the other session gets every frame")
+                    self.assertTrue(all(f.data == r.data for f, r in zip(frames, ref)), "the other session is correct")
+                    self.assertEqual(stats[-1].frames_dropped, 0)
+                peaks[seconds] = wait_idle_peak_rss(s.proc.pid)  # the slow session computed everything
+                got = [r for r in slow]
+                sframes = [r.frame for r in got if r.WhichOneof("msg") == "frame"]
+                sstats = [r.stats for r in got if r.WhichOneof("msg") == "stats"]
+                L = ref_frames(len(slow_audio))
+                bound = qlimit + 1 + window // frame_bytes + 2  # + 2: slack for frames made after reading resumes
+                self.assertEqual(len(sframes) + sstats[-1].frames_dropped, L, "delivered + dropped = all frames")
+                self.assertGreater(sstats[-1].frames_dropped, 0, "a reader that stops loses frames")
+                self.assertLessEqual(len(sframes), bound, "%.0f s: delivered %d of %d: at most queue + 1 in gRPC + "
+                                     "window" % (seconds, len(sframes), L))
+                self.assertEqual([f.index for f in sframes], sorted(f.index for f in sframes), "in order")
+                print("\n     slow reader, %.0f s: %d of %d frames delivered (bound %d), %d dropped, server peak RSS %d MiB"
+                      % (seconds, len(sframes), L, bound, sstats[-1].frames_dropped, peaks[seconds] >> 10), file=sys.stderr)
+            # 350 more frames (80 MB of RAW pixels) went through the 20 s session: held, they would
+            # show; dropped, the peak stays within allocator noise.
+            self.assertLess(peaks[20.0] - peaks[6.0], 32 << 10, "server RSS does not grow with the audio: "
+                            "%d -> %d KiB" % (peaks[6.0], peaks[20.0]))
+
+
+def wait_idle_peak_rss(pid, timeout_s=60):
+    """Waits until the server's CPU time stops moving (its sessions have nothing left to compute);
+    returns the peak VmRSS (KiB) seen meanwhile."""
+    def cpu():
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime, in ticks
+
+    def rss():
+        with open("/proc/%d/status" % pid) as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+    peak, last, still, end = rss(), cpu(), 0, time.time() + timeout_s
+    time.sleep(1.0)
+    while still < 3 and time.time() < end:
+        time.sleep(0.25)
+        now = cpu()
+        still = still + 1 if now - last <= 1 else 0
+        last, peak = now, max(peak, rss())
+    return peak
 
 
 if __name__ == "__main__":

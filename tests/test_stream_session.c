@@ -1,7 +1,8 @@
 /* test_stream_session.c - live sessions against the offline pipeline: streamed frames equal
  * pipe_clip_features + pipe_render of the same audio byte for byte (chunks of 10 ms, 37 ms, 1 s),
  * flush emits everything, interrupt drops pending work, silence costs no UNet runs, 8 sessions
- * share batches, admission and slow-consumer limits hold, close mid-stream frees everything
+ * share batches, admission and slow-consumer limits hold (also for a consumer that released the
+ * frame it popped and then stopped), close mid-stream frees everything
  * (run under the sanitizer build), and realtime pacing against a fake clock. Demo models. */
 #include "check.h"
 
@@ -48,6 +49,7 @@ static void speech(float *x, size_t n, unsigned seed) {
 static struct {
     ort_runtime *rt;
     ort_model *enc, *unet;
+    encb *eb;                /* the sessions' encoder batcher */
     pipe_worker *w;
     sched_limits lim;
     avatar *av;
@@ -86,7 +88,7 @@ static sched *make_sched(int batch, int wait_us, int max_sessions, ls_err *err) 
 static void base_cfg(sess_cfg *c, sched *sc) {
     sess_cfg_defaults(c);
     c->av = fx.av;
-    c->encoder = fx.enc;
+    c->encoder = fx.eb;
     c->sched = sc;
     c->format = PCM_F32LE; /* 16 kHz float: the converter passes samples through exactly */
 }
@@ -429,6 +431,49 @@ TEST(slow_consumer_drops_its_oldest_frames_others_unaffected) {
           (unsigned long long)st.dropped, popped, total);
 }
 
+/* The gRPC handler pops a frame, packs it into a message whose send may never complete, and
+ * releases it: the session must then drop past it (burst), not stall behind the held frame. */
+TEST(a_consumer_that_released_its_last_frame_and_stopped_reading_drops_the_oldest) {
+    static float pcm[SR * 2];
+    speech(pcm, SR * 2, 23);
+    ls_err err = {0};
+    sched *sc = make_sched(4, 1000, 4, &err);
+    CHECK(sc, "scheduler: %s", err.msg);
+    sess_cfg c;
+    base_cfg(&c, sc);
+    c.idle_detect = 0;
+    c.queue_limit = 4;
+    c.max_inflight = 4;
+    stream_session *s = sess_create(&c, &err);
+    CHECK(s, "session: %s", err.msg);
+    /* 0.6 s gives the first few frames; the consumer takes frame 0 before the rest arrives. */
+    CHECK(sess_push_audio(s, pcm, 9600 * sizeof(float), 0, &err) == 0, "push: %s", err.msg);
+    sess_frame f;
+    CHECK(sess_wait_ready(s, 2000000000) && sess_pop_frame(s, 0, &f, &err) == 1 && f.index == 0, "frame 0 popped");
+    sess_release_frame(s);
+    CHECK(sess_push_audio(s, pcm + 9600, (SR * 2 - 9600) * sizeof(float), 0, &err) == 0 && sess_flush(s, &err) == 0,
+          "push: %s", err.msg);
+    size_t total = pipe_clip_frames(SR * 2);
+    sess_stats st;
+    for (int i = 0; i < 400; i++) { /* the workers go on without the consumer */
+        sess_stats_get(s, &st);
+        if (st.dropped + 1 + 4 >= total) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    size_t later = 0;
+    for (int i = 0; i < 100 && sess_busy(s); i++) {
+        sess_wait_ready(s, 50000000);
+        later += drain(s, NULL);
+    }
+    sess_stats_get(s, &st);
+    sess_close(s);
+    sched_destroy(sc);
+    CHECK(st.dropped > 0, "frames dropped once the consumer stopped (%llu)", (unsigned long long)st.dropped);
+    CHECK(later <= 4 && 1 + st.dropped + later == total, "1 popped + %llu dropped + %zu queued = %zu",
+          (unsigned long long)st.dropped, later, total);
+}
+
 TEST(close_mid_stream_frees_everything) {
     static float pcm[SR * 2];
     speech(pcm, SR * 2, 17);
@@ -499,6 +544,7 @@ int main(void) {
     if (sched_limits_init(&fx.lim, 16) != 0 || !(fx.rt = ort_runtime_create(NULL, &err)) ||
         !(fx.enc = ort_model_load(fx.rt, check_model("demo_encoder.onnx"), ORT_ROLE_ENCODER, &mo, &err)) ||
         !(fx.unet = ort_model_load(fx.rt, check_model("demo_unet.onnx"), ORT_ROLE_UNET, &mo, &err)) ||
+        !(fx.eb = encb_create(fx.enc, 4 * PIPE_ENC_BATCH, 1000, &err)) ||
         !(fx.w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx.w, fx.enc, fx.unet, &err) != 0) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return 1;
@@ -513,9 +559,11 @@ int main(void) {
     RUN(eight_sessions_share_unet_batches_and_all_match_offline);
     RUN(admission_limits_per_model_and_in_total);
     RUN(slow_consumer_drops_its_oldest_frames_others_unaffected);
+    RUN(a_consumer_that_released_its_last_frame_and_stopped_reading_drops_the_oldest);
     RUN(close_mid_stream_frees_everything);
     RUN(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock);
     pipe_worker_destroy(fx.w);
+    encb_destroy(fx.eb);
     ort_model_destroy(fx.unet);
     ort_model_destroy(fx.enc);
     ort_runtime_destroy(fx.rt);

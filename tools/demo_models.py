@@ -110,6 +110,24 @@ def bad_name_encoder():
                   'test model: wrong input name')
 
 
+def poison_encoder():
+    """The demo encoder, except that a run fails in ONNX Runtime (a Gather index out of range) when
+    any window of the batch holds a value >= 100: a run failure tests can trigger by data."""
+    inits, n = [], helper.make_node
+    nodes = [n('Add', ['mel_spectrogram', _const(inits, 'four', np.array(4.0, np.float32))], ['shifted']),
+             n('ReduceMean', ['shifted'], ['mean'], axes=[1, 2, 3], keepdims=0),
+             n('Unsqueeze', ['mean', _const(inits, 'ax1', np.array([1], np.int64))], ['mean_col']),
+             n('Mul', ['mean_col', _const(inits, 'eighths', np.full((1, 512), 1 / 8, np.float32))], ['loud']),
+             n('ReduceMax', ['mel_spectrogram'], ['peak'], keepdims=0),                     # scalar
+             n('Div', ['peak', _const(inits, 'hundred', np.array(100.0, np.float32))], ['scaled']),
+             n('Floor', ['scaled'], ['floored']),
+             n('Cast', ['floored'], ['index'], to=TensorProto.INT64),                        # 0 below 100
+             n('Gather', [_const(inits, 'zero', np.zeros(1, np.float32)), 'index'], ['nothing']),
+             n('Add', ['loud', 'nothing'], ['audio_features'])]
+    return _model(nodes, inits, [_f('mel_spectrogram', ['batch', 1, 80, 16])], [_f('audio_features', ['batch', 512])],
+                  'test model: fails at run time on a value >= 100')
+
+
 def bad_shape_unet():
     """A UNet whose `audio` input is [B,32,8,8] instead of [B,32,16,16] (for error tests)."""
     inits, n = [], helper.make_node

@@ -8,9 +8,10 @@
   demo_encoder.onnx  demonstration pair with the same I/O: features encode loudness (silence -> 0),
   demo_unet.onnx     and the UNet draws an opening mouth on the real image in proportion to it.
   --test-variants    also: *_b1.onnx (batch fixed to 1), demo_encoder_b2.onnx, bad_name_encoder.onnx,
-                     bad_shape_unet.onnx, and reference input/output pairs (*.ref_*.f32, raw
-                     little-endian float32) from the numpy forward pass below, so that tests can check
-                     ONNX Runtime element by element.
+                     poison_encoder.onnx (a run fails on a value >= 100), bad_shape_unet.onnx,
+                     and reference input/output pairs (*.ref_*.f32, raw little-endian float32) from
+                     the numpy forward pass below, so that tests can check ONNX Runtime element by
+                     element.
 
 The architectures follow SyncTalk_2D's utils.py (AudioEncoder) and unet_328.py (Model(6, 'ave')) layer
 for layer. Weights are random; every BatchNorm is folded into the convolution before it, with its
@@ -295,6 +296,7 @@ def main():
         save_f32(feats[:3], args.out, 'ave_encoder.ref_features.f32')
         save(fixed_batch(demo_models.demo_encoder(), 2), args.out, 'demo_encoder_b2.onnx')  # chunking with N > 1
         save(demo_models.bad_name_encoder(), args.out, 'bad_name_encoder.onnx')
+        save(demo_models.poison_encoder(), args.out, 'poison_encoder.onnx')
         save(demo_models.bad_shape_unet(), args.out, 'bad_shape_unet.onnx')
 
     if not args.skip_unet:

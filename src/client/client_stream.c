@@ -206,6 +206,9 @@ static int on_message(loop *L, grpc_byte_buffer *bb, double now, ls_err *err) {
             .frames_idle = s->frames_idle, .frames_dropped = s->frames_dropped,
             .unet_jobs = s->unet_jobs, .unet_runs = s->unet_runs, .unet_items = s->unet_items,
             .samples_in = s->samples_in, .late_frames = s->late_frames,
+            .encoder_requests = s->encoder_requests, .encoder_windows = s->encoder_windows,
+            .encoder_runs = s->encoder_runs, .encoder_run_windows = s->encoder_run_windows,
+            .encoder_shared_runs = s->encoder_shared_runs,
             .queue_depth = s->queue_depth, .sessions = s->sessions, .latency_ms = s->latency_ms};
         r->have_stats = 1;
         r->n_stats++;

@@ -19,9 +19,9 @@
 
 struct sa_ctx {
     mel_ctx *mel;
-    ort_binding *bind;
-    float *enc_in;           /* [PIPE_ENC_BATCH][80][16] */
-    float *enc_out;          /* [PIPE_ENC_BATCH][512] */
+    encb *encoder;           /* the shared batcher (borrowed) */
+    int attached;
+    float *enc_in;           /* [PIPE_ENC_BATCH][80][16]: the windows of one request */
     float *pcm;              /* samples [pcm_base, pcm_base + pcm_len) */
     size_t pcm_cap, pcm_base, pcm_len;
     float *mel_rows;         /* rows [mel_base, mel_base + mel_len), all final */
@@ -30,12 +30,13 @@ struct sa_ctx {
     float *energy;           /* their windows' mean mel value */
     size_t enc_cap, enc_base, enc_len;
     size_t release;          /* first frame still wanted */
+    uint64_t requests, windows_sent; /* encb_run calls and their windows, never reset */
     size_t backlog;          /* unreleased samples allowed */
     int finished;
     size_t L;
 };
 
-sa_ctx *sa_create(ort_model *encoder, int backlog_s, ls_err *err) {
+sa_ctx *sa_create(encb *encoder, int backlog_s, ls_err *err) {
     if (!encoder || backlog_s < 1 || backlog_s > 600) {
         ls_fail(err, LS_EINVAL, "stream audio: need an encoder and a backlog of 1..600 s (got %d)",
                 backlog_s);
@@ -54,14 +55,14 @@ sa_ctx *sa_create(ort_model *encoder, int backlog_s, ls_err *err) {
     a->enc = malloc(a->enc_cap * FEAT_ENC_DIM * sizeof(float));
     a->energy = malloc(a->enc_cap * sizeof(float));
     a->enc_in = malloc((size_t)PIPE_ENC_BATCH * ORT_ENC_MEL_ELEMS * sizeof(float));
-    a->enc_out = malloc((size_t)PIPE_ENC_BATCH * ORT_ENC_FEAT_ELEMS * sizeof(float));
-    if (!a->pcm || !a->mel_rows || !a->enc || !a->energy || !a->enc_in || !a->enc_out) {
+    if (!a->pcm || !a->mel_rows || !a->enc || !a->energy || !a->enc_in) {
         ls_fail(err, LS_ENOMEM, "stream audio: out of memory for a %d s backlog", backlog_s);
         goto fail;
     }
     if (!(a->mel = mel_create(err))) goto fail;
-    void *in[1] = {a->enc_in};
-    if (!(a->bind = ort_binding_create(encoder, PIPE_ENC_BATCH, in, a->enc_out, err))) goto fail;
+    a->encoder = encoder;
+    encb_attach(encoder);
+    a->attached = 1;
     return a;
 fail:
     sa_free(a);
@@ -70,14 +71,13 @@ fail:
 
 void sa_free(sa_ctx *a) {
     if (!a) return;
-    ort_binding_destroy(a->bind);
+    if (a->attached) encb_detach(a->encoder);
     mel_free(a->mel);
     free(a->pcm);
     free(a->mel_rows);
     free(a->enc);
     free(a->energy);
     free(a->enc_in);
-    free(a->enc_out);
     free(a);
 }
 
@@ -94,6 +94,8 @@ int sa_finished(const sa_ctx *a) { return a->finished; }
 size_t sa_samples(const sa_ctx *a) { return a->pcm_base + a->pcm_len; }
 size_t sa_windows(const sa_ctx *a) { return a->enc_base + a->enc_len; }
 size_t sa_total_frames(const sa_ctx *a) { return a->finished ? a->L : 0; }
+uint64_t sa_encoder_requests(const sa_ctx *a) { return a->requests; }
+uint64_t sa_encoder_windows(const sa_ctx *a) { return a->windows_sent; }
 
 /* Drops entries below new_base (of `width` floats each) by moving the rest to the front. */
 static void slide(float *buf, size_t width, size_t *base, size_t *len, size_t new_base) {
@@ -158,8 +160,9 @@ static int compute_windows(sa_ctx *a, size_t limit, int at_end, size_t mel_frame
             batch++;
         }
         if (batch == 0) return 0;
-        if (ort_binding_run(a->bind, batch, err) != 0) return ls_wrap(err, "audio encoder");
-        memcpy(a->enc + a->enc_len * FEAT_ENC_DIM, a->enc_out, (size_t)batch * FEAT_ENC_DIM * sizeof(float));
+        a->requests++;
+        a->windows_sent += (uint64_t)batch;
+        if (encb_run(a->encoder, a->enc_in, batch, a->enc + a->enc_len * FEAT_ENC_DIM, err) != 0) return -1;
         memcpy(a->energy + a->enc_len, energy, (size_t)batch * sizeof(float));
         a->enc_len += (size_t)batch;
     }

@@ -3,7 +3,9 @@
  * Appending samples computes only what has become final: mel rows whose 800 samples all exist
  * (row j needs samples up to 200j+399), encoder windows whose 16 rows are final (window k starts at
  * floor(80k/25), unclamped, and k is below the frame count the audio so far already guarantees),
- * and encoder outputs (per-context binding, batches of up to PIPE_ENC_BATCH windows). sa_finish
+ * and encoder outputs (up to PIPE_ENC_BATCH windows per request to the encoder batcher shared by
+ * the live sessions of that encoder, stream_encb.h: it blocks the caller until its run is done,
+ * and that run may carry other sessions' windows too). sa_finish
  * ends the utterance as the offline pipeline ends a clip: the last rows see the zero padding of
  * the end, the last windows are clamped to the end of the mel, and the frame count is L. Frame i's
  * UNet audio block then equals feat_window() of the offline features for every i < L.
@@ -20,14 +22,15 @@
 #include <stddef.h>
 
 #include "common/err.h"
-#include "infer/ort_model.h"
+#include "server/stream_encb.h"
 
 #define SA_SAMPLES_PER_FRAME 640 /* 16000 / 25 */
 
 typedef struct sa_ctx sa_ctx;
 
-/* encoder: the audio encoder (borrowed; must outlive the context). backlog_s: 1..600 seconds. */
-sa_ctx *sa_create(ort_model *encoder, int backlog_s, ls_err *err);
+/* encoder: the audio encoder's batcher (borrowed; must outlive the context; the context is
+ * attached to it while it lives). backlog_s: 1..600 seconds. */
+sa_ctx *sa_create(encb *encoder, int backlog_s, ls_err *err);
 void sa_free(sa_ctx *a); /* NULL is fine */
 
 /* Forgets everything: the next samples start a new utterance (sample 0, frame 0). */
@@ -46,6 +49,8 @@ int sa_finished(const sa_ctx *a);
 size_t sa_samples(const sa_ctx *a);          /* samples appended since the reset */
 size_t sa_windows(const sa_ctx *a);          /* encoder windows computed */
 size_t sa_total_frames(const sa_ctx *a);     /* L once finished (0 for audio under 3,000 samples) */
+uint64_t sa_encoder_requests(const sa_ctx *a); /* encb_run calls made, counted across resets */
+uint64_t sa_encoder_windows(const sa_ctx *a);  /* windows they carried, across resets */
 
 /* Frames i whose window i + ahead is computed (ahead 0..15); after sa_finish, L. Frame i's block
  * reads encoder rows i-9 .. i+6, so ahead = 6 gives the reference's exact blocks; a smaller ahead

@@ -5,10 +5,21 @@
  * LS_EBUSY is kept and no further receive is posted until it goes in: that is the back-pressure
  * gRPC's flow control carries to the client), then, when no send is outstanding, send the next of:
  * an event, the statistics (every stats_interval_ms, on STATS, and once before the end), a frame
- * (sess_pop_frame; JPEG encoded here, off the I/O thread). Realtime: a due frame goes before
+ * (sess_pop_frame; JPEG encoded here, off the I/O thread). The frame popped last is held (the
+ * session's burst queue waits behind it rather than drop: a reader that lags loses nothing) until
+ * the next pop, or until its send has been outstanding 1 s (the reader stopped): then it is
+ * released (sess_release_frame) and a burst session drops its oldest frames. Realtime: a due frame goes before
  * periodic statistics and waits for the send slot; it is dropped (slow reader) and counted only
  * when the previous send is still outstanding a frame period later. Sleeps until a completion, the session's
  * notify (a frame became ready), the next due frame or a 50 ms poll (server shutdown).
+ * Slow reader: gRPC core completes a SEND_MESSAGE only when its last byte has passed HTTP/2 flow
+ * control (chttp2_transport.cc send_message_locked puts the completion on on_flow_controlled_cbs,
+ * on_write_finished_cbs with GRPC_WRITE_THROUGH; writing.cc runs them as bytes flow), and this
+ * handler keeps one send outstanding. So for a client that stops reading the server holds at most
+ * the session's queue (stream.queue_limit frames, allocated at start), one message inside gRPC and
+ * what fits the client's window; burst sessions drop the rest (counted) once the send has been
+ * outstanding 1 s, realtime ones drop due frames. Measured, RAW 320x240 frames (230,400 bytes), 64 KiB window, queue 16: 17 frames
+ * delivered of 147 (6 s) and of 497 (20 s); 1 MiB window: 21 (4 more fit). tests/stream_rpc_test.py.
  * Memory: per call, the session, a JPEG encoder, a frame buffer and an arena for the unpacked
  * requests, all made at config time; replies are gRPC slices. */
 #include <stdio.h>
@@ -26,6 +37,7 @@
 #define POLL_NS 50000000LL
 #define STREAM_FRAME_NS 40000000ull /* one frame period at 25 fps */
 #define STREAM_CONFIG_NS 10000000000LL /* a stream must send its config within 10 s */
+#define SLOW_READER_NS 1000000000LL /* a frame's send outstanding this long: the client stopped reading */
 
 typedef struct sctx {
     app *a;
@@ -33,6 +45,7 @@ typedef struct sctx {
     reg_lease lease;
     int leased;
     sched *sc;
+    encb *eb;                 /* the encoder's batcher */
     stream_session *s;
     pipe_jpeg_enc *jpeg;    /* through the avatar's spliced-JPEG set, as Render encodes */
     int quality;
@@ -42,6 +55,8 @@ typedef struct sctx {
     int output;               /* Lipsync__V1__OutputKind */
     int64_t stats_ns;
     uint64_t send_dropped, frames_sent;
+    int holding;              /* the last popped frame is not yet released to the session */
+    int64_t send_ns;          /* when the outstanding (or last) send began */
     int64_t first_audio_ns, first_gen_ns;
     grpc_status_code code;    /* of the last failure */
     char msg[512];
@@ -65,6 +80,7 @@ static int send_resp(sctx *x, const Lipsync__V1__StreamResponse *r) {
     size_t n = protobuf_c_message_get_packed_size(&r->base);
     grpc_slice s = grpc_slice_malloc(n);
     protobuf_c_message_pack(&r->base, GRPC_SLICE_START_PTR(s));
+    x->send_ns = srv_stream_now_ns();
     int rc = srv_stream_write(x->st, s);
     if (rc == 1) grpc_slice_unref(s);
     return rc == 0 ? 0 : -1;
@@ -73,8 +89,10 @@ static int send_resp(sctx *x, const Lipsync__V1__StreamResponse *r) {
 static int send_stats(sctx *x) {
     sess_stats ss;
     sched_stats sch;
+    encb_stats eb;
     sess_stats_get(x->s, &ss);
     sched_stats_get(x->sc, &sch);
+    encb_stats_get(x->eb, &eb);
     Lipsync__V1__StreamStats m = LIPSYNC__V1__STREAM_STATS__INIT;
     m.frames_out = (int64_t)x->frames_sent;
     m.frames_generated = (int64_t)ss.generated_out;
@@ -88,6 +106,11 @@ static int send_stats(sctx *x) {
     m.latency_ms = x->first_gen_ns ? (float)(x->first_gen_ns - x->first_audio_ns) / 1e6f : 0.0f;
     m.samples_in = (int64_t)ss.samples_in;
     m.late_frames = (int64_t)ss.late_frames;
+    m.encoder_requests = (int64_t)ss.encoder_requests;
+    m.encoder_windows = (int64_t)ss.encoder_windows;
+    m.encoder_runs = (int64_t)eb.runs;
+    m.encoder_run_windows = (int64_t)eb.windows;
+    m.encoder_shared_runs = (int64_t)eb.shared_runs;
     Lipsync__V1__StreamResponse r = LIPSYNC__V1__STREAM_RESPONSE__INIT;
     r.msg_case = LIPSYNC__V1__STREAM_RESPONSE__MSG_STATS;
     r.stats = &m;
@@ -173,10 +196,12 @@ static grpc_status_code start(sctx *x, const Lipsync__V1__StreamConfig *c) {
     x->leased = 1;
     const avatar *av = x->lease.av;
     if (!(x->sc = app_stream_acquire(x->a->stream, reg_model_ort(x->lease.unet), &err))) return fail_err(x, &err);
+    if (!(x->eb = app_stream_acquire_encoder(x->a->stream, reg_model_ort(x->lease.encoder), &err)))
+        return fail_err(x, &err);
     sess_cfg sc;
     sess_cfg_defaults(&sc);
     sc.av = av;
-    sc.encoder = reg_model_ort(x->lease.encoder);
+    sc.encoder = x->eb;
     sc.sched = x->sc;
     sc.format = c->encoding == LIPSYNC__V1__AUDIO_ENCODING__AUDIO_ENCODING_S16LE ? PCM_S16LE : PCM_F32LE;
     sc.sample_rate = c->sample_rate;
@@ -253,6 +278,12 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
     sess_frame f;
     uint64_t due = sess_next_due_ns(x->s); /* 0 unless realtime pacing holds a frame */
     if (srv_stream_writing(x->st)) {
+        /* A reader that stopped: let the session drop past the frame in flight (burst) instead of
+         * waiting behind it. A reader that merely lags keeps every frame. */
+        if (x->holding && now - x->send_ns >= SLOW_READER_NS) {
+            sess_release_frame(x->s);
+            x->holding = 0;
+        }
         /* Realtime and the client has still not taken the last message a whole frame period after
          * a frame fell due: that frame is dropped and counted, so a slow reader never makes the
          * session's queue grow. A send that is merely in flight at the due time only delays it. */
@@ -274,6 +305,7 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
     if (r < 0) return fail_err(x, &err), -1;
     if (r == 0) return 0;
     r = send_frame(x, &f, &err);
+    x->holding = 1;
     if (r == -2) return fail_err(x, &err), -1;
     return r ? -1 : 1;
 }
@@ -361,9 +393,10 @@ int app_v1_stream(void *ctx, srv_stream *st) {
         srv_stream_note(st, "frames=%llu generated=%llu dropped=%llu", (unsigned long long)x.frames_sent,
                         (unsigned long long)ss.generated_out, (unsigned long long)(ss.dropped + x.send_dropped));
     }
-    /* The session first (it leaves the scheduler), then the scheduler, then the lease. */
+    /* The session first (it leaves the scheduler and the batcher), then those, then the lease. */
     sess_close(x.s);
     app_stream_release(x.a->stream, x.sc);
+    app_stream_release_encoder(x.a->stream, x.eb);
     if (x.leased) reg_release(x.a->reg, &x.lease, NULL);
     pipe_jpeg_enc_free(x.jpeg);
     free(x.pix);

@@ -128,6 +128,19 @@ out:
     return rc;
 }
 
+void sess_release_frame(stream_session *s) {
+    pthread_mutex_lock(&s->mu);
+    if (s->held) {
+        s->held = 0;
+        ls_err ferr = {0};
+        if (!s->failed && sess_pump(s, &ferr) != 0) { /* production may have waited for the slot */
+            s->failed = 1;
+            s->fail_err = ferr;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 uint64_t sess_next_due_ns(stream_session *s) {
     pthread_mutex_lock(&s->mu);
     uint64_t t = s->cfg.pacing == SESS_PACE_REALTIME ? s->next_due_ns : 0;
@@ -183,5 +196,7 @@ int sess_busy(stream_session *s) {
 void sess_stats_get(stream_session *s, sess_stats *out) {
     pthread_mutex_lock(&s->mu);
     *out = s->st;
+    out->encoder_requests = sa_encoder_requests(s->audio);
+    out->encoder_windows = sa_encoder_windows(s->audio);
     pthread_mutex_unlock(&s->mu);
 }

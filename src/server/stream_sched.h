@@ -7,8 +7,8 @@
  * the oldest has waited max_wait_us; then prepare (prep_frame + the job's block), run the UNet
  * once, composite each output into its job's destination (paste_frame; then the cross-fade) and
  * call the job's done callback (from the worker thread, no scheduler lock held).
- * Audio encoder runs are not batched here: each session runs its own (stream_audio.h), since they
- * cost ~1% of a UNet run.
+ * Audio-encoder runs are batched across sessions too, but not here: by the encoder batcher
+ * (stream_encb.h), on the callers' own threads (group commit, no worker threads).
  *
  * Admission: sched_admit counts a live session against the scheduler's max_sessions and the
  * shared sched_limits total; beyond either it fails with LS_ENOMEM (RESOURCE_EXHAUSTED).

@@ -40,6 +40,7 @@
 #include "avatar/avatar.h"
 #include "common/err.h"
 #include "infer/ort_model.h"
+#include "server/stream_encb.h"
 #include "server/stream_sched.h"
 
 #define SESS_FRAME_NS 40000000ull /* 25 fps */
@@ -48,7 +49,7 @@ typedef enum { SESS_PACE_BURST = 0, SESS_PACE_REALTIME = 1 } sess_pacing;
 
 typedef struct sess_cfg {
     const avatar *av;        /* borrowed; outlives the session */
-    ort_model *encoder;      /* borrowed */
+    encb *encoder;           /* the encoder's batcher (stream_encb.h), borrowed */
     sched *sched;            /* the scheduler of the avatar's UNet */
     pcm_format format;       /* PCM_S16LE / PCM_F32LE */
     int sample_rate, channels;
@@ -91,7 +92,8 @@ typedef struct sess_frame {
     int fade_q8;             /* generated frames: 256 = unblended */
     uint64_t pts_samples;    /* index * 640 (16 kHz) */
     uint64_t pts_ms;         /* index * 40 */
-    const uint8_t *bgr;      /* width x height, valid until the next sess_pop_frame or close */
+    const uint8_t *bgr;      /* width x height, valid until the next sess_pop_frame,
+                                sess_release_frame or close */
     int width, height;
     size_t stride;
 } sess_frame;
@@ -101,6 +103,7 @@ typedef struct sess_stats {
     uint64_t dropped;        /* ready frames dropped because the queue was full */
     uint64_t interrupted_frames; /* frames discarded by interrupts */
     uint64_t unet_jobs;      /* frames sent to the scheduler */
+    uint64_t encoder_requests, encoder_windows; /* sent to the encoder batcher */
     uint64_t samples_in, utterances, interrupts;
     uint64_t late_frames, max_late_ns; /* realtime: frames released after their due time */
 } sess_stats;
@@ -126,6 +129,12 @@ int sess_interrupt(stream_session *s, ls_err *err);
 /* The next frame, if one is due at now_ns: 1 with *out filled, 0 if none, -1 with err if the
  * session failed. Burst: whenever the next frame in order is ready. */
 int sess_pop_frame(stream_session *s, uint64_t now_ns, sess_frame *out, ls_err *err);
+
+/* The caller is done with the last popped frame's pixels (it has copied or sent them). Until
+ * then its buffer is kept, and in burst pacing a full queue cannot drop past it: production waits
+ * instead. A consumer that stops popping after this call makes the session drop its oldest frames
+ * (burst), as the queue limit says, rather than stall. */
+void sess_release_frame(stream_session *s);
 
 /* Realtime: the time the next frame is due (call sess_pop_frame then). Burst: 0. */
 uint64_t sess_next_due_ns(stream_session *s);

@@ -55,3 +55,13 @@ int ort_aff_pin_self(const int *cpus, int n, ls_err *err) {
                           strerror(e));
     return 0;
 }
+
+int ort_aff_thread_attr(pthread_attr_t *attr, int cpu, ls_err *err) {
+    if (cpu < 0 || cpu >= ORT_AFF_MAX_CPUS || cpu >= CPU_SETSIZE)
+        return ls_fail(err, LS_EINVAL, "CPU %d is out of range 0..%d", cpu, ORT_AFF_MAX_CPUS - 1);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int e = pthread_attr_setaffinity_np(attr, sizeof set, &set);
+    return e ? ls_fail(err, LS_EINVAL, "cannot pin a new thread to CPU %d: %s", cpu, strerror(e)) : 0;
+}

@@ -15,6 +15,7 @@
 
 #include "common/err.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 #define ORT_AFF_MAX_CPUS 1024 /* CPU numbers 0 .. 1023 (glibc's CPU_SETSIZE) */
@@ -37,5 +38,9 @@ int ort_aff_string(const int *cpus, int n, char *buf, size_t cap);
  * included unless their session has pool CPUs. Errors: LS_EINVAL (a CPU out of range, or none of
  * them allowed to this process), naming the first CPU. */
 int ort_aff_pin_self(const int *cpus, int n, ls_err *err);
+
+/* Sets attr so that a thread created with it starts pinned to `cpu` (pthread_attr_setaffinity_np).
+ * Errors: LS_EINVAL (out of range), naming the CPU. */
+int ort_aff_thread_attr(pthread_attr_t *attr, int cpu, ls_err *err);
 
 #endif

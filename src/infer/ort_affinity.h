@@ -9,7 +9,8 @@
  *
  * A plan hands out CPUs from a set in order, a range per user: ranges do not overlap while the
  * set lasts, then it wraps around and later ranges share CPUs with earlier ones (ort_aff_take
- * says so). Pure functions except ort_aff_allowed and ort_aff_pin_self; nothing allocates. */
+ * says so). Pure functions except ort_aff_allowed (asks the kernel) and the two that pin; nothing
+ * allocates. */
 #ifndef LS_ORT_AFFINITY_H
 #define LS_ORT_AFFINITY_H
 

@@ -7,6 +7,7 @@
 #include "infer/ort_tune.h"
 
 #include <string.h>
+#include <time.h>
 
 static ort_runtime *rt;
 
@@ -31,6 +32,12 @@ TEST(sweep_reports_every_size_in_order_with_consistent_figures) {
     }
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 TEST(sweep_runs_for_the_time_asked) {
     ls_err e = {0};
     ort_model_opts o = {.intra_threads = 1};
@@ -38,13 +45,16 @@ TEST(sweep_runs_for_the_time_asked) {
     CHECK(m, "load: %s", e.msg);
     const int one = 1;
     ort_tune_point p;
+    double t0 = now_s();
     int rc = ort_tune_batches(m, &one, 1, 0.2, &p, &e);
+    double took = now_s() - t0;
     ort_model_destroy(m);
     CHECK(rc == 0, "sweep: %s", e.msg);
-    /* Runs until 0.2 s have passed, unless the cap comes first: runs x median >= 100 ms (half, as
-     * the median may sit below the mean on a loaded machine). A demo run takes well under 20 ms. */
-    CHECK(p.runs == ORT_TUNE_MAX_RUNS || (p.runs > ORT_TUNE_MIN_RUNS && p.runs * p.ms_run >= 100.0),
-          "%d runs of %.3f ms in 0.2 s", p.runs, p.ms_run);
+    /* Runs until 0.2 s have passed unless the cap comes first (a demo run takes under 20 ms, so
+     * 0.2 s holds more than the minimum). Wall time, not runs x median: a loaded machine stretches
+     * a few runs far past the median. */
+    CHECK(p.runs == ORT_TUNE_MAX_RUNS || (p.runs > ORT_TUNE_MIN_RUNS && took >= 0.2),
+          "%d runs of %.3f ms (median) in %.3f s", p.runs, p.ms_run, took);
 }
 
 TEST(sweep_refuses_bad_arguments) {

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "image/paste.h"
-#include "infer/ort_affinity.h"
 #include "image/prepare.h"
+#include "infer/ort_affinity.h"
 #include "pipeline/render.h"
 #include "pipeline/unet_io.h"
 #include "pipeline/worker.h"

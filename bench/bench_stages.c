@@ -11,6 +11,9 @@
  *     copy render makes, JPEG (TurboJPEG full frame vs libjpeg full frame with restarts vs spliced),
  *     and prep + composite + encode together, naive vs optimised, at 1280x720 and 1920x1080;
  *   UNet: batch 1, 8, 25 with tuned settings, and ORT defaults at batch 1 and 8; load times;
+ *     frames/s at batch 1, 2, 4, 8, 16, 25, 32 (tuned; ort_tune, as `lipsync tune`) and the best
+ *     size ("unet_best_batch"); batch 8 with thread affinity (this thread and the pool pinned,
+ *     one CPU each) against without, alternated;
  *   end to end: pipe_clip_features + pipe_render with a JPEG sink at batch 8 and 25 (naive,
  *     optimised, and optimised + pipelined: the UNet on the worker's runner thread beside prep and
  *     composite), against UNet-only runs of the same batches measured alternately in the same run;
@@ -29,8 +32,10 @@
 #include "image/jpeg_splice.h"
 #include "image/paste.h"
 #include "image/prepare.h"
+#include "infer/ort_affinity.h"
 #include "infer/ort_model.h"
 #include "infer/ort_runtime.h"
+#include "infer/ort_tune.h"
 #include "pipeline/avatar_cache.h"
 #include "pipeline/clip.h"
 #include "pipeline/encode.h"
@@ -287,8 +292,9 @@ static void bench_visual(vis_avatar *va, int frames) {
 /* ---------------------------------------------------------------- UNet */
 typedef struct {
     ort_runtime *rt;
-    ort_model *enc, *unet, *unet_def, *unet_nospin, *unet_1t;
-    pipe_worker *w, *w_def, *w_nospin, *w_1t;
+    ort_model *enc, *unet, *unet_def, *unet_nospin, *unet_1t, *unet_aff;
+    pipe_worker *w, *w_def, *w_nospin, *w_1t, *w_aff;
+    int cpus[ORT_AFF_MAX_CPUS], n_cpus; /* the CPUs this process may use (sched_getaffinity) */
 } models;
 
 static ort_model *load_timed(models *m, const char *file, ort_role role, const ort_model_opts *o,
@@ -335,17 +341,27 @@ static void models_open(models *m) {
     ort_model_opts one = tuned;
     one.intra_threads = 1;
     m->unet_1t = load_timed(m, "models/unet328.onnx", ORT_ROLE_UNET, &one, NULL, NULL);
+    /* Tuned plus thread affinity (onnx.thread_affinity: auto with one worker): the pool's threads
+     * on CPUs 2..cores (this thread takes the first while it runs this model). */
+    if ((m->n_cpus = ort_aff_allowed(m->cpus, ORT_AFF_MAX_CPUS, &err)) < 1) DIE("CPUs: %s", err.msg);
+    int pool[ORT_AFF_MAX_CPUS];
+    ort_aff_take(m->cpus, m->n_cpus, 1, cores - 1, pool);
+    ort_model_opts aff = tuned;
+    aff.pool_cpus = pool, aff.n_pool_cpus = cores - 1;
+    m->unet_aff = load_timed(m, "models/unet328.onnx", ORT_ROLE_UNET, &aff, NULL, NULL);
     ort_model_opts enc = {.intra_threads = cores, .inter_threads = 1, .no_spin = 1};
     m->enc = load_timed(m, "models/ave_encoder.onnx", ORT_ROLE_ENCODER, &enc, NULL, NULL);
     m->w = worker_for(m->enc, m->unet, 25);
     m->w_def = worker_for(NULL, m->unet_def, 8);
     m->w_nospin = worker_for(NULL, m->unet_nospin, 8);
     m->w_1t = worker_for(NULL, m->unet_1t, 8);
+    m->w_aff = worker_for(NULL, m->unet_aff, 8);
 }
 
 static void models_close(models *m) {
     pipe_worker_destroy(m->w), pipe_worker_destroy(m->w_def), pipe_worker_destroy(m->w_nospin);
     pipe_worker_destroy(m->w_1t), ort_model_destroy(m->unet_1t);
+    pipe_worker_destroy(m->w_aff), ort_model_destroy(m->unet_aff);
     ort_model_destroy(m->unet), ort_model_destroy(m->unet_def), ort_model_destroy(m->unet_nospin);
     ort_model_destroy(m->enc);
     ort_runtime_destroy(m->rt);
@@ -396,6 +412,47 @@ static void bench_unet(models *m) {
         snprintf(label, sizeof label, "UNet batch %d: defaults / tuned", b);
         bench_add_value("ratio", name, label, "-", "x", def.med / tuned.med);
     }
+}
+
+/* Batch 8, tuned, with and without thread affinity, alternated: pinned, this thread sits on the
+ * first allowed CPU for the run (the pool is pinned by its session); unpinned, it may run anywhere
+ * (and the unpinned session's pool threads were started unpinned). */
+static void bench_unet_affinity(models *m) {
+    ls_err err;
+    int reps = quick ? 1 : 5;
+    double t[2][5];
+    fprintf(stderr, "UNet batch 8, thread affinity on/off\n");
+    unet_run_ms(m->w_aff, 8), unet_run_ms(m->w, 8); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        if (ort_aff_pin_self(m->cpus, 1, &err)) DIE("pin: %s", err.msg);
+        t[0][r] = unet_run_ms(m->w_aff, 8) / 8;
+        if (ort_aff_pin_self(m->cpus, m->n_cpus, &err)) DIE("unpin: %s", err.msg);
+        t[1][r] = unet_run_ms(m->w, 8) / 8;
+    }
+    bench_stat on = bench_add("unet", "unet_b8_affinity", "UNet batch 8, tuned, threads pinned", "", "-", "ms/frame",
+                              bench_stats(t[0], reps));
+    bench_stat off = bench_add("unet", "unet_b8_noaffinity", "UNet batch 8, tuned, threads not pinned", "", "-",
+                               "ms/frame", bench_stats(t[1], reps));
+    bench_add_value("ratio", "speedup_affinity_b8", "UNet batch 8: not pinned / pinned", "-", "x", off.med / on.med);
+}
+
+/* Frames/s of the tuned UNet per batch size (the sweep `lipsync tune` runs) and the best size. */
+static void bench_unet_batches(models *m) {
+    static const int sizes[] = {1, 2, 4, 8, 16, 25, 32};
+    enum { N = sizeof sizes / sizeof *sizes };
+    ort_tune_point p[N];
+    ls_err err;
+    fprintf(stderr, "UNet batch sizes 1..32 (%s per size)\n", quick ? "3 runs" : "2 s, at least 3 runs");
+    if (ort_tune_batches(m->unet, sizes, N, quick ? 0.0 : 2.0, p, &err)) DIE("sweep: %s", err.msg);
+    for (int i = 0; i < N; i++) {
+        char name[64], label[96];
+        snprintf(name, sizeof name, "unet_fps_b%d", p[i].batch);
+        snprintf(label, sizeof label, "UNet batch %d, tuned: throughput", p[i].batch);
+        bench_stat s = {p[i].fps, p[i].fps_min, p[i].fps_max, p[i].runs};
+        bench_add("unet", name, label, "", "-", "frames/s", s);
+    }
+    bench_add_value("unet", "unet_best_batch", "UNet: batch size with the most frames/s", "-", "batch",
+                    p[ort_tune_best(p, N)].batch);
 }
 
 /* ---------------------------------------------------------------- end to end */
@@ -557,6 +614,8 @@ int main(int argc, char **argv) {
     models_open(&m);
     bench_audio(m.w);
     bench_unet(&m);
+    bench_unet_affinity(&m);
+    bench_unet_batches(&m);
     bench_e2e(&m, &v720);
     models_close(&m);
 

@@ -63,6 +63,13 @@ def print_table(doc):
             lo, hi = ("", "") if one else (f"{f['min']:11.4g}", f"{f['max']:11.4g}")
             print(f"{f['label'][:50]:<50} {f['resolution'][:10]:<10} {f['median']:11.4g} {lo:>11} {hi:>11}"
                   f"  {f['unit']:<16} {f['runs']}")
+    best = fig(figs, "unet_best_batch")
+    if best:  # issue 5: "the best batch size measured, not guessed"
+        b = int(best["median"])
+        fps = fig(figs, f"unet_fps_b{b}")
+        aff = fig(figs, "speedup_affinity_b8")
+        print(f"\nUNet batch size measured: best {b}" + (f" ({fps['median']:.2f} frames/s)" if fps else "") +
+              (f"; thread affinity at batch 8, not pinned / pinned: {aff['median']:.3f}x" if aff else ""))
     rows = targets(figs)
     if rows:
         print(f"\nIssue 5 targets (medians)\n{'target':<62} {'measured':<22} met\n{'-' * 90}")

@@ -7,3 +7,6 @@ add_test(NAME server_grpc
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/server_test.py
           $<TARGET_FILE:lipsyncd> ${CMAKE_SOURCE_DIR}/proto)
 set_tests_properties(server_grpc PROPERTIES TIMEOUT 300 ENVIRONMENT "no_proxy=*;NO_PROXY=*")
+# onnx.thread_affinity: which CPU each model thread gets (src/server/cpu_plan.h).
+ls_add_c_test(test_server_cpu_plan test_server_cpu_plan.c)
+target_link_libraries(test_server_cpu_plan PRIVATE lipsync_server)

@@ -466,6 +466,28 @@ class RenderTest(unittest.TestCase):
         for key in ("avatar=small", "audio_ms=", "prep_ms=", "unet_ms=", "paste_ms=", "encode_ms=", "status=OK"):
             self.assertIn(key, lines[-1])
 
+    def test_thread_affinity_auto_pins_the_workers_and_pools_and_gives_the_same_bytes(self):
+        # onnx.thread_affinity: auto with 2 intra-op threads: every render worker thread starts on
+        # one CPU of its own, each CPU session's pool thread gets one too (cpu_plan.h), and the
+        # frames do not change. Threads allowed a single CPU are counted from /proc.
+        def single_cpu_threads(pid):
+            n = 0
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    lst = [l.split(":", 1)[1].strip() for l in f if l.startswith("Cpus_allowed_list:")][0]
+                n += lst.isdigit()
+            return n
+        if len(os.sched_getaffinity(0)) > 1:
+            self.assertEqual(single_cpu_threads(self.srv.proc.pid), 0, "without affinity nothing is pinned")
+        a = speech(1.0, seed=3)
+        with Server(config("onnx:\n  thread_affinity: auto\n  intra_op_threads: 2\n")) as s:
+            self.assertIn("threads pinned: auto over", s.read_log())
+            r = s.render(samples=a)
+            self.assertEqual([f.data for f in r.frames], cli_frames(SMALL, a, 75))
+            workers = os.cpu_count()  # server.worker_count's default: one per online CPU
+            # The workers, plus the pool threads of the encoder's and the UNet's sessions.
+            self.assertGreaterEqual(single_cpu_threads(s.proc.pid), workers + 2)
+
 
 def wait_in_use(srv, avatar, timeout=20):
     deadline = time.time() + timeout

@@ -204,6 +204,40 @@ class StreamIdentity(unittest.TestCase):
             self.assertEqual(f.data, r.data, "frame %d" % i)
 
 
+    def test_pinned_scheduler_threads_stream_the_same_pixels(self):
+        # onnx.thread_affinity: auto: each of the model's scheduler threads (stream.workers 2)
+        # starts pinned to a CPU (cpu_plan.h), counted from /proc while the session is open (a
+        # Render first loads the models, so their pools are already counted); pixels unchanged.
+        def single_cpu_threads(pid):
+            n = 0
+            for tid in os.listdir("/proc/%d/task" % pid):
+                try:
+                    with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                        n += [l.split(":", 1)[1].strip() for l in f if l.startswith("Cpus_allowed_list:")][0].isdigit()
+                except FileNotFoundError:  # a thread that ended meanwhile
+                    pass
+            return n
+        audio = speech(1.0, seed=9)
+        ref = SRV.render_raw(audio)
+        with Server("onnx:\n  thread_affinity: auto\n  intra_op_threads: 2\nstream:\n  workers: 2\n") as s:
+            self.assertIn("threads pinned: auto over", s.read_log())
+            self.assertEqual(len(s.render_raw(audio)), len(ref))
+            before = single_cpu_threads(s.proc.pid)
+            feed = Feeder(cfg_msg())
+            it = s.v1.Stream(iter(feed), timeout=60)
+            feed.put(*chunks(audio, 3200), ctl(CTL.FLUSH))
+            frames, _ = take(it, len(ref))
+            during = single_cpu_threads(s.proc.pid)
+            feed.put(ctl(CTL.CLOSE))
+            feed.end()
+            for _ in it:
+                pass
+        self.assertGreaterEqual(during, before + 2, "the 2 scheduler threads are pinned")
+        self.assertEqual(len(frames), len(ref))
+        for i, (f, r) in enumerate(zip(frames, ref)):
+            self.assertEqual(f.data, r.data, "frame %d" % i)
+
+
 class StreamControl(unittest.TestCase):
     def test_frames_wait_for_lookahead_and_flush_emits_the_rest(self):
         audio = speech(1.0, seed=3)

@@ -143,6 +143,41 @@ def pipeline_off_gives_the_same_jpeg_bytes():
 
 
 @test
+def affinity_auto_gives_the_same_jpeg_bytes():
+    # --affinity auto: this thread and the models' pool threads pinned (2 intra-op threads).
+    npy = os.path.join(TMP, "tone.npy")
+    d = os.path.join(TMP, "pinned")
+    res = run("render", "--avatar", DEMO, "--audio", npy, "--frames", d, "--batch", "3", "--threads", "2",
+              "--affinity", "auto")
+    assert res.returncode == 0, res.stderr
+    got = [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
+    ref_dir = os.path.join(TMP, "batch3")
+    ref = [open(os.path.join(ref_dir, f), "rb").read() for f in sorted(os.listdir(ref_dir))]
+    assert got == ref, "JPEG frames differ with pinned threads"
+    assert_clean_failure(run("render", "--avatar", DEMO, "--audio", npy, "--frames", d, "--affinity", "all"),
+                         "--affinity")
+
+
+@test
+def tune_prints_frames_per_second_per_batch_and_the_config_lines():
+    unet = os.path.join(MODELS, "demo_unet.onnx")
+    res = run("tune", "--unet", unet, "--batches", "1,2,4", "--seconds", "0", "--threads", "2", "--affinity", "auto")
+    assert res.returncode == 0, res.stderr
+    rows = {}
+    for line in res.stdout.splitlines():
+        f = line.split()
+        if len(f) == 6 and f[0].isdigit():
+            rows[int(f[0])] = float(f[1])
+    assert sorted(rows) == [1, 2, 4] and all(v > 0 for v in rows.values()), res.stdout
+    best = max(rows, key=lambda b: (rows[b], -b))
+    assert f"best: batch {best}," in res.stdout, res.stdout
+    assert f"    max_batch: {best}\n  stream:\n    max_batch: {best}\n" in res.stdout, res.stdout
+    assert_clean_failure(run("tune", "--unet", unet, "--batches", "1,33"), "1..32")
+    assert_clean_failure(run("tune", "--batches", "1"), "--unet is required")
+    assert_clean_failure(run("tune", "--unet", os.path.join(TMP, "nope.onnx"), "--seconds", "0"), "nope.onnx")
+
+
+@test
 def cuda_without_its_provider_fails_cleanly():
     res = run("render", "--avatar", DEMO, "--audio", os.path.join(TMP, "tone.npy"), "--frames",
               os.path.join(TMP, "cuda"), "--provider", "cuda")

@@ -222,6 +222,45 @@ TEST(bad_cuda_settings_name_key_and_line) {
     }
 }
 
+TEST(thread_affinity_is_none_auto_or_a_cpu_list) {
+    srv_config c;
+    ls_err e = {0};
+    srv_config_defaults(&c);
+    CHECK(c.thread_affinity == SRV_AFFINITY_NONE && c.n_affinity_cpus == 0, "default none");
+    CHECK(parse(&c, "onnx:\n  thread_affinity: auto\n", &e) == 0, "%s", e.msg);
+    CHECK(c.thread_affinity == SRV_AFFINITY_AUTO && c.n_affinity_cpus == 0, "auto: every allowed CPU");
+    CHECK(parse(&c, "onnx:\n  thread_affinity: [4, 0, 2]\n", &e) == 0, "%s", e.msg);
+    CHECK(c.thread_affinity == SRV_AFFINITY_AUTO && c.n_affinity_cpus == 3 && c.affinity_cpus[0] == 4 &&
+              c.affinity_cpus[1] == 0 && c.affinity_cpus[2] == 2, "a list: auto over those CPUs, in order");
+    CHECK(parse(&c, "onnx:\n  thread_affinity: [1]\n  intra_op_threads: 4\n", &e) == 0 && c.intra_op_threads == 4,
+          "%s", e.msg);
+    CHECK(parse(&c, "onnx:\n  thread_affinity: none\n", &e) == 0 && c.thread_affinity == SRV_AFFINITY_NONE, "none");
+}
+
+TEST(bad_thread_affinity_names_key_and_line) {
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"onnx:\n  thread_affinity: pinned\n", "t.yaml:2: onnx.thread_affinity: expected none, auto or a list"},
+        {"onnx:\n  thread_affinity: [0, 0]\n", "t.yaml:2: onnx.thread_affinity: CPU listed twice"},
+        {"onnx:\n  thread_affinity: [1024]\n", "onnx.thread_affinity: expected CPU numbers 0..1023"},
+        {"onnx:\n  thread_affinity: [-1]\n", "onnx.thread_affinity: expected CPU numbers"},
+        {"onnx:\n  thread_affinity: ['1']\n", "onnx.thread_affinity: expected CPU numbers"},
+        {"onnx:\n  thread_affinity: [[1]]\n", "onnx.thread_affinity: expected CPU numbers"},
+        {"onnx:\n  thread_affinity: []\n", "onnx.thread_affinity: lists no CPU"},
+        {"onnx:\n  thread_affinity: {a: 1}\n", "onnx.thread_affinity: expected none, auto or a list"},
+        {"onnx:\n  thread_affinity: auto\n  intra_op_threads: 0\n",
+         "t.yaml: onnx.thread_affinity: needs onnx.intra_op_threads >= 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        srv_config c;
+        ls_err e = {0};
+        CHECK(parse(&c, cases[i].yaml, &e) != 0 && e.code == LS_EINVAL && strstr(e.msg, cases[i].want),
+              "case %zu: got '%s', want '%s'", i, e.msg, cases[i].want);
+        srv_config_free(&c);
+    }
+}
+
 int main(void) {
     RUN(defaults_serve_localhost_50053);
     RUN(empty_file_keeps_defaults);
@@ -239,5 +278,7 @@ int main(void) {
     RUN(pipeline_key_is_a_tribool);
     RUN(cuda_keys_are_parsed);
     RUN(bad_cuda_settings_name_key_and_line);
+    RUN(thread_affinity_is_none_auto_or_a_cpu_list);
+    RUN(bad_thread_affinity_names_key_and_line);
     return check_summary();
 }

@@ -12,6 +12,7 @@
 
 #include "audio/pcm.h"
 #include "avatar/avatar.h"
+#include "infer/ort_affinity.h"
 #include "infer/ort_model.h"
 #include "infer/ort_runtime.h"
 #include "media/video_in.h"
@@ -29,6 +30,7 @@ typedef struct render_opts {
     ort_ep_cfg ep;          /* --provider / --gpu */
     int uint8_io;           /* --uint8-io */
     int pipeline;           /* --pipeline on|off: UNet beside prep and composite (render.h) */
+    int affinity;           /* --affinity auto */
 } render_opts;
 
 /* Where finished frames go: the MP4 writer, JPEG files, or both; plus terminal progress. JPEG
@@ -50,7 +52,8 @@ static void render_usage(FILE *out) {
             "usage: lipsync render --avatar DIR --audio FILE (--out OUT.mp4 | --frames DIR)\n"
             "                      [--batch N] [--start-frame K] [--threads N] [--quality Q]\n"
             "                      [--unet MODEL.onnx] [--encoder MODEL.onnx] [--cache-dir DIR]\n"
-            "                      [--provider cpu|cuda] [--gpu N] [--uint8-io] [--pipeline on|off]\n\n"
+            "                      [--provider cpu|cuda] [--gpu N] [--uint8-io] [--pipeline on|off]\n"
+            "                      [--affinity none|auto]\n\n"
             "  --avatar DIR       avatar package (lipsync avatar build makes one)\n"
             "  --audio FILE       speech: WAV or anything FFmpeg reads, or a float32 .npy at 16 kHz\n"
             "  --out OUT.mp4      write a video with the audio muxed in\n"
@@ -67,7 +70,9 @@ static void render_usage(FILE *out) {
             "  --uint8-io         wrap the UNet to take and return uint8 images (same pixels;\n"
             "                     less to copy to a GPU)\n"
             "  --pipeline on|off  run the UNet on its own thread while the next batch is prepared\n"
-            "                     and the previous one composited (default on; same frames)\n",
+            "                     and the previous one composited (default on; same frames)\n"
+            "  --affinity MODE    none (default) or auto: this thread on the first CPU it may use, the\n"
+            "                     models' intra-op threads on the next ones (CPU provider)\n",
             PIPE_MAX_BATCH, LS_DEFAULT_ORT_CACHE_DIR);
 }
 
@@ -93,7 +98,7 @@ static int render_parse(int argc, char **argv, render_opts *o) {
         {"cache-dir", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'},
         {"provider", required_argument, 0, 'p'}, {"gpu", required_argument, 0, 'g'},
         {"uint8-io", no_argument, 0, '8'},       {"pipeline", required_argument, 0, 'P'},
-        {0, 0, 0, 0}};
+        {"affinity", required_argument, 0, 'A'}, {0, 0, 0, 0}};
     *o = (render_opts){.batch = 4, .pipeline = 1, .quality = JPEG_DEFAULT_QUALITY, .cache_dir = LS_DEFAULT_ORT_CACHE_DIR,
                        .ep = {.kind = ORT_EP_CPU, .tf32 = -1, .cuda_graph = -1}};
     long long v;
@@ -126,6 +131,13 @@ static int render_parse(int argc, char **argv, render_opts *o) {
                 return 2;
             }
             o->pipeline = !strcmp(optarg, "on");
+            break;
+        case 'A':
+            if (strcmp(optarg, "none") && strcmp(optarg, "auto")) {
+                fprintf(stderr, "lipsync render: --affinity must be none or auto, got '%s'\n", optarg);
+                return 2;
+            }
+            o->affinity = !strcmp(optarg, "auto");
             break;
         case 'h': render_usage(stdout); return 1;
         default: render_usage(stderr); return 2;
@@ -196,6 +208,19 @@ static void render_state_free(render_state *st) {
     avatar_free(st->av);
 }
 
+/* --affinity auto: this thread (which runs both models, one after the other) on the first allowed
+ * CPU, and each model's pool on the next intra_threads - 1, wrapping if there are fewer CPUs. */
+static int pin_threads(ort_model_opts *mo, int *pool, ls_err *err) {
+    int cpus[ORT_AFF_MAX_CPUS];
+    int n = ort_aff_allowed(cpus, ORT_AFF_MAX_CPUS, err);
+    if (n < 1) return -1;
+    if (mo->intra_threads == 0) mo->intra_threads = n;
+    ort_aff_take(cpus, n, 1, mo->intra_threads - 1, pool);
+    mo->pool_cpus = pool;
+    mo->n_pool_cpus = mo->intra_threads - 1;
+    return ort_aff_pin_self(cpus, 1, err);
+}
+
 static int render_run(const render_opts *o, render_state *st, ls_err *err) {
     size_t n_samples, n_frames;
     if (!(st->av = avatar_load(o->avatar_dir, err))) return -1;
@@ -209,6 +234,8 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
     /* The encoder runs once per clip, before the UNet: its threads must not spin into the UNet's
      * time (bench: end-to-end / UNet-only at batch 8 went from 0.885 to 0.930). */
     ort_model_opts mo = {.intra_threads = o->threads, .no_spin = 1, .ep = &o->ep};
+    int pool[ORT_AFF_MAX_CPUS];
+    if (o->affinity && o->ep.kind == ORT_EP_CPU && pin_threads(&mo, pool, err) != 0) return -1;
     char enc_cache[4200], unet_cache[4200];
     if (!(st->rt = ort_runtime_create(NULL, err))) return -1;
     const char *enc_path = o->encoder_path ? o->encoder_path : st->av->encoder_path;

@@ -9,5 +9,6 @@ int cmd_render(int argc, char **argv);  /* lipsync render: audio + avatar -> vid
 int cmd_mel(int argc, char **argv);     /* lipsync mel: audio -> normalised mel as .npy */
 int cmd_avatar(int argc, char **argv);  /* lipsync avatar build|info: make or inspect a package */
 int cmd_client(int argc, char **argv);  /* lipsync client ...: talk to a running lipsyncd */
+int cmd_tune(int argc, char **argv);    /* lipsync tune: the UNet batch size fastest here, measured */
 
 #endif

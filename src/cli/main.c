@@ -14,6 +14,7 @@ static const struct {
     {"mel", cmd_mel, "write the normalised mel spectrogram of an audio file as .npy"},
     {"avatar", cmd_avatar, "build or inspect an avatar package"},
     {"client", cmd_client, "talk to a running lipsyncd"},
+    {"tune", cmd_tune, "measure the UNet batch size that runs fastest on this machine"},
 };
 
 static int usage(FILE *out) {
@@ -27,7 +28,8 @@ static int usage(FILE *out) {
 int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) return usage(stdout);
-    if (!strcmp(argv[1], "render")) ls_hugepages_reexec(argv); /* the UNet's arena (hugepages.h) */
+    /* The UNet's arena (hugepages.h): tune measures what render and lipsyncd get. */
+    if (!strcmp(argv[1], "render") || !strcmp(argv[1], "tune")) ls_hugepages_reexec(argv);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "lipsync: unknown command '%s'\n", argv[1]);

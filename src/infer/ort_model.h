@@ -68,6 +68,11 @@ typedef struct {
     /* UNet only: wrap the model at load (onnx_wrap.h) so it takes and returns uint8 images; the
      * model's role becomes ORT_ROLE_UNET_U8. The file on disk is not touched. */
     int uint8_io;
+    /* CPU sessions: the CPUs of the intra-op pool's threads (ort_affinity.h), one per pool thread,
+     * so n_pool_cpus must be intra_threads - 1 (LS_EINVAL otherwise; intra_threads must be set).
+     * NULL: ORT places them. The thread that calls Run is the caller's to pin. */
+    const int *pool_cpus;
+    int n_pool_cpus;
 } ort_model_opts;
 
 typedef struct ort_model ort_model;

@@ -111,9 +111,15 @@ static void app_destroy(void *ctx) {
     free(a);
 }
 
+static int worker_cpu(void *ctx, int index) { return srv_cpu_plan_worker(&((app *)ctx)->cpus, index); }
+
 int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
     app *a = calloc(1, sizeof *a);
     if (!a) return ls_fail(err, LS_ENOMEM, "out of memory");
+    if (srv_cpu_plan_init(&a->cpus, cfg, err) != 0) {
+        free(a);
+        return -1;
+    }
     a->cfg = cfg;
     a->lim.max_audio_seconds = cfg->max_audio_seconds;
     a->max_samples = (size_t)ceil(cfg->max_audio_seconds * PCM_RATE) + 1;
@@ -121,7 +127,7 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
     reg_cfg rc = {.avatars_root = cfg->avatars_root, .models = cfg->models, .n_models = cfg->n_models,
                   .audio_encoder = cfg->audio_encoder, .max_models = cfg->max_models,
                   .max_bytes = (size_t)(cfg->max_memory_gb * 1073741824.0), .policy = cfg->eviction_policy,
-                  .intra_op_threads = cfg->intra_op_threads,
+                  .intra_op_threads = cfg->intra_op_threads, .cpu_plan = &a->cpus,
                   .ep = {.kind = cfg->provider, .mem_limit = (size_t)(cfg->cuda_memory_limit_gb * 1073741824.0),
                          .cudnn_search = cfg->cudnn_search, .tf32 = cfg->cuda_tf32, .cuda_graph = cfg->cuda_graph,
                          .provider_lib = cfg->cuda_provider_lib, .api = cfg->cuda_api,
@@ -131,7 +137,7 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                   .fallback_cpu = cfg->fallback_cpu,
                   .ort_cache_dir = cfg->ort_cache_dir, .max_frame_w = cfg->max_frame_width,
                   .max_frame_h = cfg->max_frame_height, .jpeg_quality = cfg->jpeg_quality};
-    if (!(a->stream = app_stream_create(cfg, err)) || !(a->reg = reg_create(&rc, err)) ||
+    if (!(a->stream = app_stream_create(cfg, &a->cpus, err)) || !(a->reg = reg_create(&rc, err)) ||
         reg_preload(a->reg, err) != 0) {
         app_destroy(a);
         return -1;
@@ -146,7 +152,12 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
      * CPU they would share the cores with it (docs/performance.md has the measurement). */
     a->pipeline = cfg->pipeline < 0 ? reg_ep(a->reg) == ORT_EP_CUDA : cfg->pipeline;
     if (a->pipeline && used < sizeof a->inference)
-        snprintf(a->inference + used, sizeof a->inference - used, ", pipelined");
+        used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, ", pipelined");
+    if (a->cpus.n > 0 && used < sizeof a->inference) {
+        char aff[96];
+        srv_cpu_plan_describe(&a->cpus, aff, sizeof aff);
+        snprintf(a->inference + used, sizeof a->inference - used, ", threads pinned: %s", aff);
+    }
     /* Per-worker arena beyond the request: the largest reply's bytes (bounded by the message size
      * limit, checked while filling), one Frame + Box + pointer per frame, and the list replies. */
     size_t max_msg = (size_t)cfg->max_message_size_mb << 20;
@@ -158,6 +169,7 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                      .n_methods = (int)(sizeof METHODS / sizeof *METHODS),
                      .stream_methods = STREAM_METHODS, .n_stream_methods = 1,
                      .arena_bytes = max_msg + a->max_frames * per_frame + list + (1u << 16),
-                     .destroy = app_destroy, .inference = a->inference, .warning = reg_ep_note(a->reg)};
+                     .destroy = app_destroy, .inference = a->inference, .warning = reg_ep_note(a->reg),
+                     .worker_cpu = worker_cpu};
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "common/arena.h"
 #include "pipeline/encode.h"
 #include "pipeline/render.h"
+#include "server/cpu_plan.h"
 #include "server/registry.h"
 #include "server/srv_app.h"
 #include "server/validate.h"
@@ -27,7 +28,8 @@ typedef struct app {
     size_t max_frames;       /* video frames those give */
     struct app_stream *stream; /* live-session schedulers (stream_models.h) */
     int pipeline;              /* workers overlap the UNet with prep and composite (render.h) */
-    char inference[160];     /* srv_app.inference */
+    srv_cpu_plan cpus;       /* onnx.thread_affinity: which thread runs where */
+    char inference[224];     /* srv_app.inference */
 } app;
 
 typedef struct app_worker {

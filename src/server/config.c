@@ -21,7 +21,8 @@ typedef enum {
     K_CUDNN,    /* exhaustive | heuristic | default */
     K_TRIBOOL,  /* true | false into an int 1 / 0 (the default, -1, means "not said") */
     K_DEVICES,  /* a list of CUDA ordinals (or one) into cuda_device_ids */
-    K_CUDA_API  /* auto | ep_device | classic */
+    K_CUDA_API, /* auto | ep_device | classic */
+    K_AFFINITY  /* none | auto | a list of CPU numbers, into thread_affinity + affinity_cpus */
 } key_type;
 
 typedef struct {
@@ -65,6 +66,7 @@ static const key_def KEYS[] = {
     {"capacity.max_batch", K_INT, F(max_batch), 0, 1, 32},
     {"capacity.pipeline", K_TRIBOOL, F(pipeline), 0, 0, 0},
     {"onnx.intra_op_threads", K_INT, F(intra_op_threads), 0, 0, 256},
+    {"onnx.thread_affinity", K_AFFINITY, F(thread_affinity), 0, 0, 1023},
     {"onnx.optimized_model_dir", K_STR, S(ort_cache_dir), 0, 0},
     {"onnx.provider", K_PROVIDER, F(provider), 0, 0, 0},
     {"onnx.fallback", K_FALLBACK, F(fallback_cpu), 0, 0, 0},
@@ -252,9 +254,38 @@ static int set_devices(walk_ctx *w, const key_def *k, const char *path, const ya
     return 0;
 }
 
+/* onnx.thread_affinity: none | auto | [CPU, ...] (a list means auto over exactly those CPUs). */
+static int set_affinity(walk_ctx *w, const key_def *k, const char *path, const yaml_node_t *n, srv_config *cfg) {
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = (const char *)n->data.scalar.value;
+        if (!strcmp(s, "none")) cfg->thread_affinity = SRV_AFFINITY_NONE;
+        else if (!strcmp(s, "auto")) cfg->thread_affinity = SRV_AFFINITY_AUTO;
+        else return fail_at(w, n, path, "expected none, auto or a list of CPU numbers, got '%s'", s);
+        cfg->n_affinity_cpus = 0;
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) return fail_at(w, n, path, "expected none, auto or a list of CPU numbers%s", "");
+    int count = 0;
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        const yaml_node_t *item = yaml_document_get_node(w->doc, *i);
+        long v;
+        if (count == SRV_MAX_AFFINITY_CPUS) return fail_at(w, n, path, "more than %s CPUs", "256");
+        if (item->type != YAML_SCALAR_NODE || parse_long(item, &v) || v < k->min || v > k->max)
+            return fail_at(w, item, path, "expected CPU numbers 0..%s", "1023");
+        for (int j = 0; j < count; j++)
+            if (cfg->affinity_cpus[j] == v) return fail_at(w, item, path, "CPU listed twice%s", "");
+        cfg->affinity_cpus[count++] = (int)v;
+    }
+    if (count == 0) return fail_at(w, n, path, "lists no CPU (say none to turn pinning off)%s", "");
+    cfg->n_affinity_cpus = count;
+    cfg->thread_affinity = SRV_AFFINITY_AUTO;
+    return 0;
+}
+
 static int set_value(walk_ctx *w, const key_def *k, const char *path, const yaml_node_t *n,
                      void *base) {
     if (k->type == K_DEVICES) return set_devices(w, k, path, n, base);
+    if (k->type == K_AFFINITY) return set_affinity(w, k, path, n, base);
     if (n->type != YAML_SCALAR_NODE) return fail_at(w, n, path, "expected a %s, not a list or map",
                                                     k->type == K_STR ? "string" : "scalar");
     const char *s = (const char *)n->data.scalar.value;
@@ -331,7 +362,8 @@ static int set_value(walk_ctx *w, const key_def *k, const char *path, const yaml
         if (ort_cuda_api_parse(s, (ort_cuda_api *)field))
             return fail_at(w, n, path, "expected auto|ep_device|classic, got '%s'", s);
         return 0;
-    case K_DEVICES: break; /* handled above */
+    case K_DEVICES:
+    case K_AFFINITY: break; /* handled above */
     }
     return fail_at(w, n, path, "internal: bad key type%s", "");
 }
@@ -462,6 +494,10 @@ int srv_config_parse(srv_config *cfg, const char *text, size_t len, const char *
         else rc = walk_mapping(&w, cfg, root, "");
     }
     if (!rc && w.port) rc = set_port(cfg, w.port, err);
+    /* ORT pins a pool only when its size is set: auto needs a thread count of our own. */
+    if (!rc && cfg->thread_affinity != SRV_AFFINITY_NONE && cfg->intra_op_threads < 1)
+        rc = ls_fail(err, LS_EINVAL, "%s: onnx.thread_affinity: needs onnx.intra_op_threads >= 1 (0 leaves the "
+                     "pool to ONNX Runtime, which then places its threads itself)", name);
     if (!rc && !!cfg->tls_cert[0] != !!cfg->tls_key[0])
         rc = ls_fail(err, LS_EINVAL, "%s: server.tls: set both cert and key, or neither", name);
     yaml_document_delete(&doc);

@@ -17,9 +17,11 @@
 #define SRV_CFG_PATH_MAX 1024
 #define SRV_CFG_ID_MAX 64
 #define SRV_MAX_CUDA_DEVICES 16
+#define SRV_MAX_AFFINITY_CPUS 256 /* CPUs an explicit onnx.thread_affinity list may name */
 
 typedef enum { SRV_LOG_ERROR = 0, SRV_LOG_WARN, SRV_LOG_INFO, SRV_LOG_DEBUG } srv_log_level;
 typedef enum { SRV_EVICT_LFU = 0, SRV_EVICT_LRU, SRV_EVICT_NONE } srv_eviction;
+typedef enum { SRV_AFFINITY_NONE = 0, SRV_AFFINITY_AUTO } srv_affinity;
 
 /* One entry of `models:` (Go server layout): an avatar described by explicit paths instead of a
  * package under avatars_root. Exactly one of background_dir / source_video is set. */
@@ -63,6 +65,10 @@ typedef struct srv_config {
     double max_memory_gb;          /* memory budget of loaded avatars; default 8 */
     srv_eviction eviction_policy;  /* default lfu */
     int intra_op_threads;          /* ONNX Runtime threads per session; default 1 */
+    srv_affinity thread_affinity;  /* onnx.thread_affinity: none (default) | auto | [CPU, ...]
+                                      (auto over those CPUs); cpu_plan.h says who goes where */
+    int affinity_cpus[SRV_MAX_AFFINITY_CPUS]; /* the list, 0..1023, distinct; none: the CPUs */
+    int n_affinity_cpus;                      /* sched_getaffinity allows */
     char ort_cache_dir[SRV_CFG_PATH_MAX]; /* optimised graphs cached here; "" = off; default: the
                                              build's ort-cache folder */
     /* onnx: execution provider (docs/gpu.md) */

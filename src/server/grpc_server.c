@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/ort_affinity.h"
 #include "server/server_internal.h"
 
 #define SPARE_SLOTS 8         /* slots beyond workers + queue, so overload is answered at once */
@@ -155,8 +156,14 @@ int srv_server_start(srv_server *srv, ls_err *err) {
         return ls_fail(err, LS_EINTERNAL, "cannot start the I/O thread");
     srv->io_started = 1;
     for (int i = 0; i < srv->cfg->worker_count; i++) {
-        if (pthread_create(&srv->workers[i].thread, NULL, srv_worker_main, &srv->workers[i]))
-            return ls_fail(err, LS_EINTERNAL, "cannot start worker %d", i);
+        int cpu = srv->app->worker_cpu ? srv->app->worker_cpu(srv->app->ctx, i) : -1;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        int bad = cpu >= 0 && ort_aff_thread_attr(&attr, cpu, err) != 0;
+        int e = bad ? 0 : pthread_create(&srv->workers[i].thread, &attr, srv_worker_main, &srv->workers[i]);
+        pthread_attr_destroy(&attr);
+        if (bad) return ls_wrap(err, "worker %d", i);
+        if (e) return ls_fail(err, LS_EINTERNAL, "cannot start worker %d%s", i, cpu >= 0 ? " (pinned)" : "");
         srv->workers[i].started = 1;
     }
     return 0;

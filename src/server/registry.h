@@ -50,6 +50,8 @@ typedef struct reg_cfg {
     size_t max_bytes;
     srv_eviction policy;
     int intra_op_threads;
+    struct srv_cpu_plan *cpu_plan;   /* NULL or off: ORT places pool threads; else each CPU
+                                        session's pool takes intra_op_threads - 1 CPUs from it */
     ort_ep_cfg ep;                   /* provider of every model (after start-up's CUDA check) */
     const int *cuda_devices;         /* GPUs to place avatars on (ep.kind == ORT_EP_CUDA) */
     int n_cuda_devices;

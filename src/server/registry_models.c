@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "server/cpu_plan.h"
 #include "server/registry_priv.h"
 
 static reg_model *model_find(reg_registry *r, const char *path, ort_role role, int device) {
@@ -77,6 +78,11 @@ reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, i
     if (role != ORT_ROLE_UNET) ep.cuda_graph = 0;
     ort_model_opts opts = {.intra_threads = r->cfg.intra_op_threads, .no_spin = 1, .ep = &ep,
                            .uint8_io = role == ORT_ROLE_UNET && r->cfg.uint8_io};
+    int pool[ORT_AFF_MAX_CPUS];
+    int n_pool = opts.intra_threads - 1;
+    if (r->cfg.cpu_plan && ep.kind == ORT_EP_CPU && n_pool >= 1 && n_pool <= ORT_AFF_MAX_CPUS &&
+        srv_cpu_plan_take(r->cfg.cpu_plan, n_pool, pool) >= 0)
+        opts.pool_cpus = pool, opts.n_pool_cpus = n_pool;
     char cache[SRV_CFG_PATH_MAX + 128];
     if (r->cfg.ort_cache_dir && *r->cfg.ort_cache_dir) {
         mkdir(r->cfg.ort_cache_dir, 0755); /* may exist; without it the cache is simply not written */

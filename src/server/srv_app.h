@@ -48,6 +48,8 @@ typedef struct srv_app {
     void (*destroy)(void *ctx);  /* frees ctx; called after all workers stopped */
     const char *inference;       /* where models run, for the start-up log ("cpu", "cuda: GPUs 0,1") */
     const char *warning;         /* "" or a start-up warning to log (e.g. a CUDA fallback) */
+    int (*worker_cpu)(void *ctx, int worker_index); /* NULL, or the CPU each worker thread starts
+                                                       pinned to (-1: not pinned) */
 } srv_app;
 
 /* Builds the application from the config (registries, preloads). 0, or -1 with err. */

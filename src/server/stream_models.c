@@ -24,16 +24,18 @@ typedef struct enc_slot {
 
 struct app_stream {
     const srv_config *cfg;
+    srv_cpu_plan *plan;
     sched_limits lim;
     pthread_mutex_t mu;
     slot slots[MAX_MODELS];
     enc_slot enc[MAX_MODELS];
 };
 
-app_stream *app_stream_create(const srv_config *cfg, ls_err *err) {
+app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, ls_err *err) {
     app_stream *m = calloc(1, sizeof *m);
     if (!m) return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
     m->cfg = cfg;
+    m->plan = plan;
     if (sched_limits_init(&m->lim, cfg->stream_max_sessions) != 0) {
         free(m);
         return ls_fail(err, LS_ENOMEM, "cannot initialise the session limits"), NULL;
@@ -65,6 +67,8 @@ sched *app_stream_acquire(app_stream *m, ort_model *unet, ls_err *err) {
                         .max_wait_us = m->cfg->stream_max_wait_us,
                         .max_sessions = m->cfg->stream_max_sessions_per_model,
                         .max_frame_w = m->cfg->max_frame_width, .max_frame_h = m->cfg->max_frame_height};
+        int cpus[SCHED_MAX_WORKERS];
+        if (sc.workers <= SCHED_MAX_WORKERS && srv_cpu_plan_take(m->plan, sc.workers, cpus) >= 0) sc.cpus = cpus;
         sched *s = sched_create(unet, &sc, &m->lim, err);
         if (s) *free_slot = (slot){.unet = unet, .s = s}, hit = free_slot;
     } else if (!hit) {

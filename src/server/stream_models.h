@@ -15,13 +15,15 @@
 
 #include "server/config.h"
 #include "server/stream_encb.h"
+#include "server/cpu_plan.h"
 #include "server/stream_sched.h"
 
 #define APP_STREAM_ENCB_CAPACITY (4 * PIPE_ENC_BATCH)
 
 typedef struct app_stream app_stream;
 
-app_stream *app_stream_create(const srv_config *cfg, ls_err *err);
+/* plan (borrowed, outlives the table): each scheduler's threads take their CPUs from it. */
+app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, ls_err *err);
 void app_stream_destroy(app_stream *m);   /* after every session left */
 
 /* The scheduler of `unet` (created on first use), counted as one more user. */

@@ -8,11 +8,10 @@
 
 #include "image/paste.h"
 #include "image/prepare.h"
+#include "infer/ort_affinity.h"
 #include "pipeline/render.h"
 #include "pipeline/unet_io.h"
 #include "pipeline/worker.h"
-
-#define SCHED_MAX_WORKERS 16
 
 typedef struct sched_thread {
     sched *s;
@@ -157,6 +156,7 @@ sched *sched_create(ort_model *unet, const sched_cfg *cfg, sched_limits *limits,
     sched *s = calloc(1, sizeof *s);
     if (!s) { ls_fail(err, LS_ENOMEM, "scheduler: out of memory"); return NULL; }
     s->cfg = *cfg;
+    s->cfg.cpus = NULL; /* borrowed for creation only */
     s->unet = unet;
     s->limits = limits;
     pthread_condattr_t ca;
@@ -172,8 +172,13 @@ sched *sched_create(ort_model *unet, const sched_cfg *cfg, sched_limits *limits,
         t->s = s;
         if (!(t->w = pipe_worker_create(&wc, err)) || pipe_worker_bind(t->w, NULL, unet, err) != 0)
             goto fail;
-        if (pthread_create(&t->tid, NULL, worker_main, t) != 0) {
-            ls_fail(err, LS_ENOMEM, "scheduler: cannot start worker thread %d", i);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        int bad = cfg->cpus && ort_aff_thread_attr(&attr, cfg->cpus[i], err) != 0;
+        int e = bad ? 0 : pthread_create(&t->tid, &attr, worker_main, t);
+        pthread_attr_destroy(&attr);
+        if (bad || e) {
+            if (e) ls_fail(err, LS_ENOMEM, "scheduler: cannot start worker thread %d", i);
             goto fail;
         }
         t->started = 1;

@@ -35,12 +35,16 @@ typedef struct sched_limits {
 int sched_limits_init(sched_limits *l, int max_total);
 void sched_limits_destroy(sched_limits *l);
 
+#define SCHED_MAX_WORKERS 16 /* threads per scheduler (stream.workers) */
+
 typedef struct sched_cfg {
     int workers;            /* threads, 1..16 */
     int max_batch;          /* 1..PIPE_MAX_BATCH */
     int max_wait_us;        /* 0..1,000,000: how long a partial batch waits for more jobs */
     int max_sessions;       /* live sessions on this model */
     int max_frame_w, max_frame_h; /* largest avatar frame */
+    const int *cpus;        /* NULL, or the CPU each worker thread starts pinned to (`workers` of
+                               them; borrowed during sched_create only) */
 } sched_cfg;
 
 typedef struct sched_job sched_job;

@@ -517,7 +517,7 @@ static void bench_e2e(models *m, const vis_avatar *va) {
     static const int batches[2] = {8, 25};
     for (int bi = 0; bi < 2; bi++) {
         /* 3 batches per run: the pipelined render overlaps 2 of 3 preparations and composites. */
-        int b = batches[bi], reps = quick ? 1 : 3, nb = quick ? 2 : 3;
+        int b = batches[bi], reps = quick ? 1 : 5, nb = quick ? 2 : 3;
         fprintf(stderr, "end to end, batch %d, %d frames\n", b, b * nb);
         clip c;
         clip_make(&c, (size_t)(b * nb));
@@ -530,7 +530,7 @@ static void bench_e2e(models *m, const vis_avatar *va) {
         pipe_timings tw = {0}, topt = {0}, tnaive = {0}, tpipe = {0};
         e2e_run(w, va, &c, 1, pe, &tw, NULL); /* warm-up */
         e2e_run(wp, va, &c, 1, pe, &tw, NULL);
-        double fps_u[3], fps_n[3], fps_o[3], fps_p[3], r_n[3], r_o[3], r_p[3];
+        double fps_u[5], fps_n[5], fps_o[5], fps_p[5], r_n[5], r_o[5], r_p[5];
         for (int r = 0; r < reps; r++) {
             double u = 0;
             for (int k = 0; k < nb; k++) u += unet_run_ms(w, b);

@@ -209,8 +209,10 @@ static void render_state_free(render_state *st) {
 }
 
 /* --affinity auto: this thread (which runs both models, one after the other) on the first allowed
- * CPU, and each model's pool on the next intra_threads - 1, wrapping if there are fewer CPUs. */
-static int pin_threads(ort_model_opts *mo, int *pool, ls_err *err) {
+ * CPU (*self; pinned by the caller once the worker exists, so that a pipelined worker's runner
+ * thread does not inherit it), and each model's pool on the next intra_threads - 1, wrapping if
+ * there are fewer CPUs. */
+static int plan_threads(ort_model_opts *mo, int *pool, int *self, ls_err *err) {
     int cpus[ORT_AFF_MAX_CPUS];
     int n = ort_aff_allowed(cpus, ORT_AFF_MAX_CPUS, err);
     if (n < 1) return -1;
@@ -218,7 +220,8 @@ static int pin_threads(ort_model_opts *mo, int *pool, ls_err *err) {
     ort_aff_take(cpus, n, 1, mo->intra_threads - 1, pool);
     mo->pool_cpus = pool;
     mo->n_pool_cpus = mo->intra_threads - 1;
-    return ort_aff_pin_self(cpus, 1, err);
+    *self = cpus[0];
+    return 0;
 }
 
 static int render_run(const render_opts *o, render_state *st, ls_err *err) {
@@ -235,7 +238,8 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
      * time (bench: end-to-end / UNet-only at batch 8 went from 0.885 to 0.930). */
     ort_model_opts mo = {.intra_threads = o->threads, .no_spin = 1, .ep = &o->ep};
     int pool[ORT_AFF_MAX_CPUS];
-    if (o->affinity && o->ep.kind == ORT_EP_CPU && pin_threads(&mo, pool, err) != 0) return -1;
+    int self_cpu = -1;
+    if (o->affinity && o->ep.kind == ORT_EP_CPU && plan_threads(&mo, pool, &self_cpu, err) != 0) return -1;
     char enc_cache[4200], unet_cache[4200];
     if (!(st->rt = ort_runtime_create(NULL, err))) return -1;
     const char *enc_path = o->encoder_path ? o->encoder_path : st->av->encoder_path;
@@ -251,6 +255,7 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
                           .max_frame_h = st->av->height, .jpeg_quality = o->quality,
                           .pipeline = o->pipeline};
     if (!(st->worker = pipe_worker_create(&wc, err))) return -1;
+    if (self_cpu >= 0 && ort_aff_pin_self(&self_cpu, 1, err) != 0) return -1;
     if (pipe_worker_bind(st->worker, st->encoder, st->unet, err) != 0) return -1;
     if (pipe_clip_features(st->worker, st->pcm, n_samples, st->mel, st->feats, &n_frames, err) != 0)
         return ls_wrap(err, "%s", o->audio_path);

@@ -10,25 +10,20 @@
 
 #define MAX_MODELS 256
 
+/* A shared object (a scheduler or a batcher) per model, counted by its users. */
 typedef struct slot {
-    ort_model *unet;
-    sched *s;
+    ort_model *model;
+    void *obj;
     int users;
 } slot;
-
-typedef struct enc_slot {
-    ort_model *encoder;
-    encb *b;
-    int users;
-} enc_slot;
 
 struct app_stream {
     const srv_config *cfg;
     srv_cpu_plan *plan;
     sched_limits lim;
     pthread_mutex_t mu;
-    slot slots[MAX_MODELS];
-    enc_slot enc[MAX_MODELS];
+    slot scheds[MAX_MODELS];
+    slot batchers[MAX_MODELS];
 };
 
 app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, ls_err *err) {
@@ -47,78 +42,75 @@ app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, ls_err 
 void app_stream_destroy(app_stream *m) {
     if (!m) return;
     for (int i = 0; i < MAX_MODELS; i++) {
-        sched_destroy(m->slots[i].s);
-        encb_destroy(m->enc[i].b);
+        sched_destroy(m->scheds[i].obj);
+        encb_destroy(m->batchers[i].obj);
     }
     sched_limits_destroy(&m->lim);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
-sched *app_stream_acquire(app_stream *m, ort_model *unet, ls_err *err) {
+/* Made under the table's lock (make may use m's fields: the CPU plan). */
+typedef void *(*make_fn)(app_stream *m, ort_model *model, ls_err *err);
+
+/* The object of `model` in tab, made on first use; one more user. */
+static void *acquire(app_stream *m, slot *tab, ort_model *model, make_fn make, const char *what, ls_err *err) {
     pthread_mutex_lock(&m->mu);
     slot *free_slot = NULL, *hit = NULL;
     for (int i = 0; i < MAX_MODELS && !hit; i++) {
-        if (m->slots[i].s && m->slots[i].unet == unet) hit = &m->slots[i];
-        else if (!m->slots[i].s && !free_slot) free_slot = &m->slots[i];
+        if (tab[i].obj && tab[i].model == model) hit = &tab[i];
+        else if (!tab[i].obj && !free_slot) free_slot = &tab[i];
     }
     if (!hit && free_slot) {
-        sched_cfg sc = {.workers = m->cfg->stream_workers, .max_batch = m->cfg->stream_max_batch,
-                        .max_wait_us = m->cfg->stream_max_wait_us,
-                        .max_sessions = m->cfg->stream_max_sessions_per_model,
-                        .max_frame_w = m->cfg->max_frame_width, .max_frame_h = m->cfg->max_frame_height};
-        int cpus[SCHED_MAX_WORKERS];
-        if (sc.workers <= SCHED_MAX_WORKERS && srv_cpu_plan_take(m->plan, sc.workers, cpus) >= 0) sc.cpus = cpus;
-        sched *s = sched_create(unet, &sc, &m->lim, err);
-        if (s) *free_slot = (slot){.unet = unet, .s = s}, hit = free_slot;
+        void *obj = make(m, model, err);
+        if (obj) *free_slot = (slot){.model = model, .obj = obj}, hit = free_slot;
     } else if (!hit) {
-        ls_fail(err, LS_ENOMEM, "too many models with live sessions (%d)", MAX_MODELS);
+        ls_fail(err, LS_ENOMEM, "too many %s models with live sessions (%d)", what, MAX_MODELS);
     }
     if (hit) hit->users++;
     pthread_mutex_unlock(&m->mu);
-    return hit ? hit->s : NULL;
+    return hit ? hit->obj : NULL;
+}
+
+/* One user fewer; returns obj when that was the last (the caller destroys it, outside the lock). */
+static void *release(app_stream *m, slot *tab, void *obj) {
+    void *dead = NULL;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < MAX_MODELS; i++)
+        if (obj && tab[i].obj == obj && --tab[i].users == 0) {
+            dead = obj;
+            tab[i] = (slot){0};
+        }
+    pthread_mutex_unlock(&m->mu);
+    return dead;
+}
+
+static void *make_sched(app_stream *m, ort_model *unet, ls_err *err) {
+    sched_cfg sc = {.workers = m->cfg->stream_workers, .max_batch = m->cfg->stream_max_batch,
+                    .max_wait_us = m->cfg->stream_max_wait_us,
+                    .max_sessions = m->cfg->stream_max_sessions_per_model,
+                    .max_frame_w = m->cfg->max_frame_width, .max_frame_h = m->cfg->max_frame_height};
+    int cpus[SCHED_MAX_WORKERS];
+    if (sc.workers <= SCHED_MAX_WORKERS && srv_cpu_plan_take(m->plan, sc.workers, cpus) >= 0) sc.cpus = cpus;
+    return sched_create(unet, &sc, &m->lim, err);
+}
+
+static void *make_batcher(app_stream *m, ort_model *encoder, ls_err *err) {
+    return encb_create(encoder, APP_STREAM_ENCB_CAPACITY, m->cfg->stream_encoder_max_wait_us, err);
+}
+
+sched *app_stream_acquire(app_stream *m, ort_model *unet, ls_err *err) {
+    return acquire(m, m->scheds, unet, make_sched, "UNet", err);
 }
 
 void app_stream_release(app_stream *m, sched *s) {
-    if (!s) return;
-    sched *dead = NULL;
-    pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < MAX_MODELS; i++)
-        if (m->slots[i].s == s && --m->slots[i].users == 0) {
-            dead = s;
-            m->slots[i] = (slot){0};
-        }
-    pthread_mutex_unlock(&m->mu);
-    sched_destroy(dead); /* joins its threads: outside the lock */
+    sched_destroy(release(m, m->scheds, s)); /* joins its threads: outside the lock */
 }
 
 encb *app_stream_acquire_encoder(app_stream *m, ort_model *encoder, ls_err *err) {
-    pthread_mutex_lock(&m->mu);
-    enc_slot *free_slot = NULL, *hit = NULL;
-    for (int i = 0; i < MAX_MODELS && !hit; i++) {
-        if (m->enc[i].b && m->enc[i].encoder == encoder) hit = &m->enc[i];
-        else if (!m->enc[i].b && !free_slot) free_slot = &m->enc[i];
-    }
-    if (!hit && free_slot) {
-        encb *b = encb_create(encoder, APP_STREAM_ENCB_CAPACITY, m->cfg->stream_encoder_max_wait_us, err);
-        if (b) *free_slot = (enc_slot){.encoder = encoder, .b = b}, hit = free_slot;
-    } else if (!hit) {
-        ls_fail(err, LS_ENOMEM, "too many encoder models with live sessions (%d)", MAX_MODELS);
-    }
-    if (hit) hit->users++;
-    pthread_mutex_unlock(&m->mu);
-    return hit ? hit->b : NULL;
+    return acquire(m, m->batchers, encoder, make_batcher, "encoder", err);
 }
 
 void app_stream_release_encoder(app_stream *m, encb *b) {
-    if (!b) return;
-    encb *dead = NULL;
-    pthread_mutex_lock(&m->mu);
-    for (int i = 0; i < MAX_MODELS; i++)
-        if (m->enc[i].b == b && --m->enc[i].users == 0) {
-            dead = b;
-            m->enc[i] = (enc_slot){0};
-        }
-    pthread_mutex_unlock(&m->mu);
-    encb_destroy(dead);
+    encb_destroy(release(m, m->batchers, b));
 }

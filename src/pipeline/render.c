@@ -176,7 +176,7 @@ static int render_pipelined(pipe_worker *w, const pipe_render_req *req, pipe_sin
         t->unet_ns += run_ns;
         if (rc != 0) return -1;
         if (run_rc != 0) {
-            *err = run_err;
+            if (err) *err = run_err;
             return ls_wrap(err, "frames from %zu", cur.k0);
         }
         if (more) pipe_runner_start(w->runner, pipe_worker_unet_binding(w, next.set), next.n);

@@ -466,6 +466,7 @@ class RenderTest(unittest.TestCase):
         for key in ("avatar=small", "audio_ms=", "prep_ms=", "unet_ms=", "paste_ms=", "encode_ms=", "status=OK"):
             self.assertIn(key, lines[-1])
 
+    @unittest.skipUnless(len(os.sched_getaffinity(0)) >= 2, "one CPU: every thread is on it, pinned or not")
     def test_thread_affinity_auto_pins_the_workers_and_pools_and_gives_the_same_bytes(self):
         # onnx.thread_affinity: auto with 2 intra-op threads: every render worker thread starts on
         # one CPU of its own, each CPU session's pool thread gets one too (cpu_plan.h), and the

@@ -204,6 +204,7 @@ class StreamIdentity(unittest.TestCase):
             self.assertEqual(f.data, r.data, "frame %d" % i)
 
 
+    @unittest.skipUnless(len(os.sched_getaffinity(0)) >= 2, "one CPU: every thread is on it, pinned or not")
     def test_pinned_scheduler_threads_stream_the_same_pixels(self):
         # onnx.thread_affinity: auto: each of the model's scheduler threads (stream.workers 2)
         # starts pinned to a CPU (cpu_plan.h), counted from /proc while the session is open (a

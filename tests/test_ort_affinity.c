@@ -69,6 +69,7 @@ TEST(pinning_the_calling_thread_and_unpinning_it) {
     ls_err e = {0};
     int n = ort_aff_allowed(cpus, ORT_AFF_MAX_CPUS, &e);
     CHECK(n >= 1, "allowed CPUs: %s", e.msg);
+    if (n < 2) { fprintf(stderr, "  skipped: one CPU, every thread is on it, pinned or not\n"); return; }
     CHECK(ort_aff_pin_self(&cpus[n - 1], 1, &e) == 0, "pin: %s", e.msg);
     char want[16], got[256];
     snprintf(want, sizeof want, "%d", cpus[n - 1]);
@@ -85,6 +86,7 @@ TEST(session_with_a_pinned_pool_loads_runs_and_pins_its_thread) {
     ls_err e = {0};
     int n = ort_aff_allowed(cpus, ORT_AFF_MAX_CPUS, &e);
     CHECK(n >= 1, "allowed CPUs: %s", e.msg);
+    if (n < 2) { fprintf(stderr, "  skipped: one CPU, every thread is on it, pinned or not\n"); return; }
     char want[16];
     snprintf(want, sizeof want, "%d", cpus[n - 1]);
     int before = threads_on(want);

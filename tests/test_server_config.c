@@ -157,6 +157,22 @@ TEST(execution_provider_defaults_to_cpu) {
     CHECK(c.cuda_api == ORT_CUDA_API_AUTO && c.cuda_device_tensors, "auto API, device tensors");
 }
 
+TEST(stream_waits_and_stall_threshold_are_range_checked) {
+    srv_config c;
+    ls_err e = {0};
+    srv_config_defaults(&c);
+    CHECK(c.stream_encoder_max_wait_us == 1000 && c.stream_stalled_send_ms == 1000, "defaults");
+    CHECK(parse(&c, "stream:\n  encoder_max_wait_us: 20000\n  stalled_send_ms: 5000\n", &e) == 0 &&
+              c.stream_encoder_max_wait_us == 20000 && c.stream_stalled_send_ms == 5000, "in range: %s", e.msg);
+    srv_config_free(&c);
+    /* The encoder wait holds a session's lock that the shared UNet scheduler also takes. */
+    CHECK(parse(&c, "stream:\n  encoder_max_wait_us: 20001\n", &e) != 0 && strstr(e.msg, "encoder_max_wait_us"),
+          "capped at 20 ms: %s", e.msg);
+    srv_config_free(&c);
+    CHECK(parse(&c, "stream:\n  stalled_send_ms: 99\n", &e) != 0 && strstr(e.msg, "stalled_send_ms"), "%s", e.msg);
+    srv_config_free(&c);
+}
+
 TEST(pipeline_key_is_a_tribool) {
     srv_config c;
     ls_err e = {0};
@@ -168,6 +184,7 @@ TEST(pipeline_key_is_a_tribool) {
     srv_config_free(&c);
     CHECK(parse(&c, "capacity:\n  pipeline: sometimes\n", &e) != 0 && strstr(e.msg, "capacity.pipeline"),
           "bad value named: %s", e.msg);
+    srv_config_free(&c);
 }
 
 TEST(cuda_keys_are_parsed) {
@@ -275,6 +292,7 @@ int main(void) {
     RUN(missing_file_is_an_io_error);
     RUN(render_capacity_keys_and_build_defaults);
     RUN(execution_provider_defaults_to_cpu);
+    RUN(stream_waits_and_stall_threshold_are_range_checked);
     RUN(pipeline_key_is_a_tribool);
     RUN(cuda_keys_are_parsed);
     RUN(bad_cuda_settings_name_key_and_line);

@@ -55,6 +55,17 @@ static int parse_num(const char *s, double lo, double hi, const char *name, doub
     return 0;
 }
 
+static int parse_whole(const char *s, int lo, int hi, const char *name, int *out) {
+    double v;
+    if (parse_num(s, lo, hi, name, &v)) return -1;
+    if (v != (int)v) {
+        fprintf(stderr, "lipsync tune: %s must be a whole number, got '%s'\n", name, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 static int tune_parse(int argc, char **argv, tune_opts *o) {
     static const struct option longopts[] = {
         {"unet", required_argument, 0, 'u'},     {"batches", required_argument, 0, 'b'},
@@ -66,7 +77,6 @@ static int tune_parse(int argc, char **argv, tune_opts *o) {
     *o = (tune_opts){.seconds = 3, .n_batches = 7, .ep = {.kind = ORT_EP_CPU, .tf32 = -1, .cuda_graph = -1}};
     memcpy(o->batches, defaults, sizeof defaults);
     ls_err err;
-    double v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -79,7 +89,7 @@ static int tune_parse(int argc, char **argv, tune_opts *o) {
             }
             break;
         case 's': if (parse_num(optarg, 0, 3600, "--seconds", &o->seconds)) return 2; break;
-        case 't': if (parse_num(optarg, 1, 256, "--threads", &v) || v != (int)v) return 2; o->threads = (int)v; break;
+        case 't': if (parse_whole(optarg, 1, 256, "--threads", &o->threads)) return 2; break;
         case 'a':
             if (strcmp(optarg, "none") && strcmp(optarg, "auto")) {
                 fprintf(stderr, "lipsync tune: --affinity must be none or auto, got '%s'\n", optarg);
@@ -93,7 +103,7 @@ static int tune_parse(int argc, char **argv, tune_opts *o) {
                 return 2;
             }
             break;
-        case 'g': if (parse_num(optarg, 0, 15, "--gpu", &v) || v != (int)v) return 2; o->ep.device_id = (int)v; break;
+        case 'g': if (parse_whole(optarg, 0, 15, "--gpu", &o->ep.device_id)) return 2; break;
         case '8': o->uint8_io = 1; break;
         case 'h': tune_usage(stdout); return 1;
         default: tune_usage(stderr); return 2;
@@ -115,7 +125,9 @@ static ort_model *tune_load(ort_runtime *rt, tune_opts *o, ls_err *err) {
     int n = ort_aff_allowed(cpus, ORT_AFF_MAX_CPUS, err);
     if (n < 1) return NULL;
     if (o->threads == 0 && o->ep.kind == ORT_EP_CPU) o->threads = n;
-    ort_model_opts mo = {.intra_threads = o->threads, .inter_threads = 1, .ep = &o->ep, .uint8_io = o->uint8_io};
+    /* As lipsyncd loads its sessions: threads that do not spin, one inter-op thread. */
+    ort_model_opts mo = {.intra_threads = o->threads, .inter_threads = 1, .no_spin = 1, .ep = &o->ep,
+                         .uint8_io = o->uint8_io};
     if (o->affinity) {
         if (ort_aff_take(cpus, n, 1, o->threads - 1, pool) == 1)
             fprintf(stderr, "lipsync tune: %d threads on %d CPUs: some share a CPU\n", o->threads, n);

@@ -26,7 +26,7 @@ typedef struct {
     double fps_max;
 } ort_tune_point;
 
-/* batches: n sizes (1 <= n <= ORT_TUNE_MAX_SIZES), each 1..4096; seconds > 0 per size (0 = just
+/* batches: n sizes (1 <= n <= ORT_TUNE_MAX_SIZES), each 1..4096; seconds >= 0 per size (0 = just
  * the minimum runs). out[n] is filled in order. Errors: LS_EINVAL, LS_ENOMEM, the model's. */
 int ort_tune_batches(ort_model *m, const int *batches, int n, double seconds, ort_tune_point *out, ls_err *err);
 

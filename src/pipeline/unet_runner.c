@@ -50,7 +50,7 @@ pipe_runner *pipe_runner_create(ls_err *err) {
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->tid, NULL, runner_main, r) != 0) {
         pipe_runner_destroy(r);
-        return ls_fail(err, LS_ENOMEM, "cannot start the UNet runner thread"), NULL;
+        return ls_fail(err, LS_EINTERNAL, "cannot start the UNet runner thread"), NULL;
     }
     r->started = 1;
     return r;

@@ -85,8 +85,9 @@ static const key_def KEYS[] = {
     {"stream.max_sessions_per_model", K_INT, F(stream_max_sessions_per_model), 0, 1, 4096},
     {"stream.max_batch", K_INT, F(stream_max_batch), 0, 1, 32},
     {"stream.max_wait_us", K_INT, F(stream_max_wait_us), 0, 0, 1000000},
-    {"stream.encoder_max_wait_us", K_INT, F(stream_encoder_max_wait_us), 0, 0, 1000000},
+    {"stream.encoder_max_wait_us", K_INT, F(stream_encoder_max_wait_us), 0, 0, 20000},
     {"stream.queue_limit", K_INT, F(stream_queue_limit), 0, 2, 256},
+    {"stream.stalled_send_ms", K_INT, F(stream_stalled_send_ms), 0, 100, 600000},
     {"stream.workers", K_INT, F(stream_workers), 0, 1, 16},
 };
 #undef F
@@ -160,6 +161,7 @@ void srv_config_defaults(srv_config *cfg) {
     cfg->stream_max_wait_us = 4000;
     cfg->stream_encoder_max_wait_us = 1000;
     cfg->stream_queue_limit = 32;
+    cfg->stream_stalled_send_ms = 1000;
     cfg->stream_workers = 1;
     cfg->provider = ORT_EP_CPU;
     cfg->uint8_io = -1;

@@ -102,8 +102,11 @@ typedef struct srv_config {
     int stream_max_sessions_per_model; /* per UNet model; default 8 */
     int stream_max_batch;          /* UNet batch formed across sessions; default 8 */
     int stream_max_wait_us;        /* how long a partial batch waits; default 4000 */
-    int stream_encoder_max_wait_us; /* how long an encoder run waits for other sessions; default 1000 */
+    int stream_encoder_max_wait_us; /* how long an encoder run waits for other sessions; default 1000,
+                                       at most 20000 (the wait holds the session's lock) */
     int stream_queue_limit;        /* undelivered frames per session; default 32 */
+    int stream_stalled_send_ms;    /* a frame's send outstanding this long: the client is taken to
+                                      have stopped reading (burst sessions then drop); default 1000 */
     int stream_workers;            /* scheduler threads per model; default 1 */
     /* testing: (test hooks, never enable in production) */
     bool testing_enable_sleep;     /* adds /lipsyncd.testing.Testing/Sleep, see docs/api.md */

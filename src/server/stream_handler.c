@@ -7,8 +7,9 @@
  * an event, the statistics (every stats_interval_ms, on STATS, and once before the end), a frame
  * (sess_pop_frame; JPEG encoded here, off the I/O thread). The frame popped last is held (the
  * session's burst queue waits behind it rather than drop: a reader that lags loses nothing) until
- * the next pop, or until its send has been outstanding 1 s (the reader stopped): then it is
- * released (sess_release_frame) and a burst session drops its oldest frames. Realtime: a due frame goes before
+ * the next pop, or until its send has been outstanding stream.stalled_send_ms (default 1 s: the
+ * reader stopped, or takes longer than that per message): then it is released
+ * (sess_release_frame) and a burst session drops its oldest frames. Realtime: a due frame goes before
  * periodic statistics and waits for the send slot; it is dropped (slow reader) and counted only
  * when the previous send is still outstanding a frame period later. Sleeps until a completion, the session's
  * notify (a frame became ready), the next due frame or a 50 ms poll (server shutdown).
@@ -18,7 +19,7 @@
  * handler keeps one send outstanding. So for a client that stops reading the server holds at most
  * the session's queue (stream.queue_limit frames, allocated at start), one message inside gRPC and
  * what fits the client's window; burst sessions drop the rest (counted) once the send has been
- * outstanding 1 s, realtime ones drop due frames. Measured, RAW 320x240 frames (230,400 bytes), 64 KiB window, queue 16: 17 frames
+ * outstanding stream.stalled_send_ms, realtime ones drop due frames. Measured, RAW 320x240 frames (230,400 bytes), 64 KiB window, queue 16: 17 frames
  * delivered of 147 (6 s) and of 497 (20 s); 1 MiB window: 21 (4 more fit). tests/stream_rpc_test.py.
  * Memory: per call, the session, a JPEG encoder, a frame buffer and an arena for the unpacked
  * requests, all made at config time; replies are gRPC slices. */
@@ -37,7 +38,6 @@
 #define POLL_NS 50000000LL
 #define STREAM_FRAME_NS 40000000ull /* one frame period at 25 fps */
 #define STREAM_CONFIG_NS 10000000000LL /* a stream must send its config within 10 s */
-#define SLOW_READER_NS 1000000000LL /* a frame's send outstanding this long: the client stopped reading */
 
 typedef struct sctx {
     app *a;
@@ -280,7 +280,7 @@ static int output(sctx *x, int *want_stats, int64_t *next_stats, int64_t now) {
     if (srv_stream_writing(x->st)) {
         /* A reader that stopped: let the session drop past the frame in flight (burst) instead of
          * waiting behind it. A reader that merely lags keeps every frame. */
-        if (x->holding && now - x->send_ns >= SLOW_READER_NS) {
+        if (x->holding && now - x->send_ns >= (int64_t)x->a->cfg->stream_stalled_send_ms * 1000000) {
             sess_release_frame(x->s);
             x->holding = 0;
         }

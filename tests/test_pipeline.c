@@ -260,6 +260,48 @@ TEST(pipelined_render_equals_serial) {
     }
 }
 
+static int cancel_at_5(void *ctx, const pipe_frame *f, ls_err *err) {
+    (void)err;
+    if (f->index == 5) atomic_store((atomic_int *)ctx, 1);
+    return 0;
+}
+
+/* While a batch runs on the runner: a cancel, and a frame that cannot be prepared (a box outside
+ * its frame, in the second batch), both end the render with their error once the run is over,
+ * and the worker renders again afterwards. */
+TEST(pipelined_render_stops_cleanly_while_a_batch_runs) {
+    size_t n;
+    float *speech = golden_speech(&n); /* 13 frames */
+    CHECK(speech && n == 10240, "golden speech");
+    fixture fx;
+    ls_err err = {0};
+    CHECK(fixture_open_with(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, 1, 0) == 0, "open");
+    static float mel[4096 * MEL_BINS], feats[1024 * 512];
+    size_t frames;
+    CHECK(pipe_clip_features(fx.w, speech, n, mel, feats, &frames, &err) == 0, "features: %s", err.msg);
+    /* 8 avatar frames: batch 0 shows 0-3, batch 1 shows 4-7; frame 6's box leaves the image. */
+    const avatar *base = small_avatar();
+    static ls_box boxes[8];
+    for (int i = 0; i < 8; i++) boxes[i] = base->boxes[i % 3];
+    boxes[6] = (ls_box){200, 100, 400, 300};
+    static uint8_t pixels[8 * 240 * 320 * 3];
+    for (int i = 0; i < 8; i++) memcpy(pixels + (size_t)i * 240 * 960, avatar_frame(base, i % 3), 240 * 960);
+    avatar bad = *base;
+    bad.frames = pixels, bad.boxes = boxes, bad.frame_count = 8;
+    pipe_timings t = {0};
+    pipe_render_req req = {.av = &bad, .feats = feats, .n_frames = frames, .count = frames};
+    int rc = pipe_render(fx.w, &req, cancel_at_5, &(atomic_int){0}, &t, &err);
+    CHECK(rc == -1 && err.code == LS_EINVAL && strstr(err.msg, "frame 6"), "bad box in batch 1: %s", err.msg);
+    atomic_int cancel = 0;
+    req.av = small_avatar();
+    req.cancel = &cancel;
+    rc = pipe_render(fx.w, &req, cancel_at_5, &cancel, &t, &err);
+    CHECK(rc == -1 && err.code == LS_ECANCELLED && strstr(err.msg, "frame 12"), "cancelled during batch 2: %s", err.msg);
+    static keep_sink k;
+    CHECK(render_keep(&fx, speech, n, &k, &err) == 0 && k.n == 13, "renders afterwards: %s", err.msg);
+    fixture_close(&fx);
+}
+
 static void warm_render_allocates_nothing(int pipeline) {
     fixture fx;
     size_t at_start = alloc_calls;
@@ -299,5 +341,6 @@ int main(void) {
     RUN(full_size_unet_runs_through_the_pipeline);
     RUN(warm_render_allocates_nothing_in_our_code);
     RUN(pipelined_render_equals_serial);
+    RUN(pipelined_render_stops_cleanly_while_a_batch_runs);
     return check_summary();
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_args.h"
 #include "client/client_msg.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "lipsync/v1/lipsync.pb-c.h"
@@ -65,19 +66,6 @@ void client_usage(FILE *out) {
             CLIENT_DEFAULT_SERVER, CLI_DEFAULT_TIMEOUT_MS, CLI_DEFAULT_MAX_MESSAGE_MB);
 }
 
-static int parse_ll(const char *s, long long lo, long long hi, const char *name, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "lipsync client: %s must be an integer in %lld..%lld, got '%s'\n", name, lo,
-                hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int client_parse(int argc, char **argv, client_opts *o) {
     enum { O_SERVER = 256, O_TOKEN, O_TLS_CA, O_TLS_NAME, O_TIMEOUT, O_MAXMSG, O_AVATAR, O_AUDIO,
            O_OUT, O_API, O_BATCH, O_START, O_THREADS, O_REQUESTS, O_LOADED, O_QUIET,
@@ -110,8 +98,8 @@ static int client_parse(int argc, char **argv, client_opts *o) {
         case O_TOKEN: o->conn.token = optarg; break;
         case O_TLS_CA: o->conn.tls_ca_path = optarg; break;
         case O_TLS_NAME: o->conn.tls_name = optarg; break;
-        case O_TIMEOUT: if (parse_ll(optarg, 1, 86400000, "--timeout-ms", &v)) return 2; o->conn.timeout_ms = (int)v; break;
-        case O_MAXMSG: if (parse_ll(optarg, 1, 2047, "--max-message-mb", &v)) return 2; o->conn.max_message_mb = (int)v; break;
+        case O_TIMEOUT: if (cli_int("client", optarg, 1, 86400000, "--timeout-ms", &v)) return 2; o->conn.timeout_ms = (int)v; break;
+        case O_MAXMSG: if (cli_int("client", optarg, 1, 2047, "--max-message-mb", &v)) return 2; o->conn.max_message_mb = (int)v; break;
         case O_AVATAR: o->avatar = optarg; break;
         case O_AUDIO: o->audio = optarg; break;
         case O_OUT: o->out = optarg; break;
@@ -120,13 +108,13 @@ static int client_parse(int argc, char **argv, client_opts *o) {
             else if (!strcmp(optarg, "compat")) o->api = CLI_API_COMPAT;
             else { fprintf(stderr, "lipsync client: --api must be v1 or compat, got '%s'\n", optarg); return 2; }
             break;
-        case O_BATCH: if (parse_ll(optarg, 1, 32, "--batch", &v)) return 2; o->batch = (int)v; break;
-        case O_START: if (parse_ll(optarg, 0, INT32_MAX, "--start-frame", &v)) return 2; o->start_frame = v; break;
-        case O_THREADS: if (parse_ll(optarg, 1, CLI_BENCH_MAX_THREADS, "--threads", &v)) return 2; o->threads = (int)v; break;
-        case O_REQUESTS: if (parse_ll(optarg, 1, 1000000, "--requests", &v)) return 2; o->requests = (int)v; break;
+        case O_BATCH: if (cli_int("client", optarg, 1, 32, "--batch", &v)) return 2; o->batch = (int)v; break;
+        case O_START: if (cli_int("client", optarg, 0, INT32_MAX, "--start-frame", &v)) return 2; o->start_frame = v; break;
+        case O_THREADS: if (cli_int("client", optarg, 1, CLI_BENCH_MAX_THREADS, "--threads", &v)) return 2; o->threads = (int)v; break;
+        case O_REQUESTS: if (cli_int("client", optarg, 1, 1000000, "--requests", &v)) return 2; o->requests = (int)v; break;
         case O_LOADED: o->loaded_only = 1; break;
         case O_QUIET: o->quiet = 1; break;
-        case O_CHUNK: if (parse_ll(optarg, 1, 10000, "--chunk-ms", &v)) return 2; o->chunk_ms = (int)v; break;
+        case O_CHUNK: if (cli_int("client", optarg, 1, 10000, "--chunk-ms", &v)) return 2; o->chunk_ms = (int)v; break;
         case O_REALTIME: o->realtime = 1; break;
         case O_PACING:
             if (!strcmp(optarg, "realtime")) o->pacing = 1;
@@ -134,10 +122,10 @@ static int client_parse(int argc, char **argv, client_opts *o) {
             else { fprintf(stderr, "lipsync client: --pacing must be realtime or burst, got '%s'\n", optarg); return 2; }
             break;
         case O_FRAMES: o->frames_dir = optarg; break;
-        case O_LOOKAHEAD: if (parse_ll(optarg, 1, 7, "--lookahead", &v)) return 2; o->lookahead = (int)v; break;
+        case O_LOOKAHEAD: if (cli_int("client", optarg, 1, 7, "--lookahead", &v)) return 2; o->lookahead = (int)v; break;
         case O_IDLE: o->idle_detect = 1; break;
-        case O_QUALITY: if (parse_ll(optarg, 1, 100, "--jpeg-quality", &v)) return 2; o->jpeg_quality = (int)v; break;
-        case O_STATS_MS: if (parse_ll(optarg, 1, 3600000, "--stats-ms", &v)) return 2; o->stats_ms = (int)v; break;
+        case O_QUALITY: if (cli_int("client", optarg, 1, 100, "--jpeg-quality", &v)) return 2; o->jpeg_quality = (int)v; break;
+        case O_STATS_MS: if (cli_int("client", optarg, 1, 3600000, "--stats-ms", &v)) return 2; o->stats_ms = (int)v; break;
         case 'h': client_usage(stdout); return 1;
         default: client_usage(stderr); return 2;
         }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "audio/pcm.h"
+#include "cli/cli_args.h"
 #include "avatar/avatar.h"
 #include "infer/ort_affinity.h"
 #include "infer/ort_model.h"
@@ -76,18 +77,6 @@ static void render_usage(FILE *out) {
             PIPE_MAX_BATCH, LS_DEFAULT_ORT_CACHE_DIR);
 }
 
-static int parse_int(const char *s, long long lo, long long hi, const char *name, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "lipsync render: %s must be an integer in %lld..%lld, got '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int render_parse(int argc, char **argv, render_opts *o) {
     static const struct option longopts[] = {
         {"avatar", required_argument, 0, 'a'}, {"audio", required_argument, 0, 'i'},
@@ -113,31 +102,23 @@ static int render_parse(int argc, char **argv, render_opts *o) {
         case 'u': o->unet_path = optarg; break;
         case 'e': o->encoder_path = optarg; break;
         case 'c': o->cache_dir = optarg; break;
-        case 'b': if (parse_int(optarg, 1, PIPE_MAX_BATCH, "--batch", &v)) return 2; o->batch = (int)v; break;
-        case 's': if (parse_int(optarg, 0, 1000000000, "--start-frame", &v)) return 2; o->start_frame = v; break;
-        case 't': if (parse_int(optarg, 0, 256, "--threads", &v)) return 2; o->threads = (int)v; break;
-        case 'q': if (parse_int(optarg, 1, 100, "--quality", &v)) return 2; o->quality = (int)v; break;
+        case 'b': if (cli_int("render", optarg, 1, PIPE_MAX_BATCH, "--batch", &v)) return 2; o->batch = (int)v; break;
+        case 's': if (cli_int("render", optarg, 0, 1000000000, "--start-frame", &v)) return 2; o->start_frame = v; break;
+        case 't': if (cli_int("render", optarg, 0, 256, "--threads", &v)) return 2; o->threads = (int)v; break;
+        case 'q': if (cli_int("render", optarg, 1, 100, "--quality", &v)) return 2; o->quality = (int)v; break;
         case 'p':
             if (ort_ep_kind_parse(optarg, &o->ep.kind)) {
                 fprintf(stderr, "lipsync render: --provider must be cpu or cuda, got '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 'g': if (parse_int(optarg, 0, 15, "--gpu", &v)) return 2; o->ep.device_id = (int)v; break;
+        case 'g': if (cli_int("render", optarg, 0, 15, "--gpu", &v)) return 2; o->ep.device_id = (int)v; break;
         case '8': o->uint8_io = 1; break;
         case 'P':
-            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-                fprintf(stderr, "lipsync render: --pipeline must be on or off, got '%s'\n", optarg);
-                return 2;
-            }
-            o->pipeline = !strcmp(optarg, "on");
+            if (cli_choice("render", optarg, "off", "on", "--pipeline", &o->pipeline)) return 2;
             break;
         case 'A':
-            if (strcmp(optarg, "none") && strcmp(optarg, "auto")) {
-                fprintf(stderr, "lipsync render: --affinity must be none or auto, got '%s'\n", optarg);
-                return 2;
-            }
-            o->affinity = !strcmp(optarg, "auto");
+            if (cli_choice("render", optarg, "none", "auto", "--affinity", &o->affinity)) return 2;
             break;
         case 'h': render_usage(stdout); return 1;
         default: render_usage(stderr); return 2;

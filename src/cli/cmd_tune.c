@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli_args.h"
 #include "infer/ort_affinity.h"
 #include "infer/ort_model.h"
 #include "infer/ort_runtime.h"
@@ -43,29 +44,6 @@ static void tune_usage(FILE *out) {
             TUNE_MAX_BATCH);
 }
 
-static int parse_num(const char *s, double lo, double hi, const char *name, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "lipsync tune: %s must be a number in %g..%g, got '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_whole(const char *s, int lo, int hi, const char *name, int *out) {
-    double v;
-    if (parse_num(s, lo, hi, name, &v)) return -1;
-    if (v != (int)v) {
-        fprintf(stderr, "lipsync tune: %s must be a whole number, got '%s'\n", name, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int tune_parse(int argc, char **argv, tune_opts *o) {
     static const struct option longopts[] = {
         {"unet", required_argument, 0, 'u'},     {"batches", required_argument, 0, 'b'},
@@ -77,6 +55,7 @@ static int tune_parse(int argc, char **argv, tune_opts *o) {
     *o = (tune_opts){.seconds = 3, .n_batches = 7, .ep = {.kind = ORT_EP_CPU, .tf32 = -1, .cuda_graph = -1}};
     memcpy(o->batches, defaults, sizeof defaults);
     ls_err err;
+    long long v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -88,22 +67,16 @@ static int tune_parse(int argc, char **argv, tune_opts *o) {
                 return 2;
             }
             break;
-        case 's': if (parse_num(optarg, 0, 3600, "--seconds", &o->seconds)) return 2; break;
-        case 't': if (parse_whole(optarg, 1, 256, "--threads", &o->threads)) return 2; break;
-        case 'a':
-            if (strcmp(optarg, "none") && strcmp(optarg, "auto")) {
-                fprintf(stderr, "lipsync tune: --affinity must be none or auto, got '%s'\n", optarg);
-                return 2;
-            }
-            o->affinity = !strcmp(optarg, "auto");
-            break;
+        case 's': if (cli_number("tune", optarg, 0, 3600, "--seconds", &o->seconds)) return 2; break;
+        case 't': if (cli_int("tune", optarg, 1, 256, "--threads", &v)) return 2; o->threads = (int)v; break;
+        case 'a': if (cli_choice("tune", optarg, "none", "auto", "--affinity", &o->affinity)) return 2; break;
         case 'p':
             if (ort_ep_kind_parse(optarg, &o->ep.kind)) {
                 fprintf(stderr, "lipsync tune: --provider must be cpu or cuda, got '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 'g': if (parse_whole(optarg, 0, 15, "--gpu", &o->ep.device_id)) return 2; break;
+        case 'g': if (cli_int("tune", optarg, 0, 15, "--gpu", &v)) return 2; o->ep.device_id = (int)v; break;
         case '8': o->uint8_io = 1; break;
         case 'h': tune_usage(stdout); return 1;
         default: tune_usage(stderr); return 2;

@@ -19,8 +19,7 @@
 
 struct sa_ctx {
     mel_ctx *mel;
-    encb *encoder;           /* the shared batcher (borrowed) */
-    int attached;
+    encb *encoder;           /* the shared batcher (borrowed; set once attached to it) */
     float *enc_in;           /* [PIPE_ENC_BATCH][80][16]: the windows of one request */
     float *pcm;              /* samples [pcm_base, pcm_base + pcm_len) */
     size_t pcm_cap, pcm_base, pcm_len;
@@ -60,9 +59,8 @@ sa_ctx *sa_create(encb *encoder, int backlog_s, ls_err *err) {
         goto fail;
     }
     if (!(a->mel = mel_create(err))) goto fail;
-    a->encoder = encoder;
     encb_attach(encoder);
-    a->attached = 1;
+    a->encoder = encoder;
     return a;
 fail:
     sa_free(a);
@@ -71,7 +69,7 @@ fail:
 
 void sa_free(sa_ctx *a) {
     if (!a) return;
-    if (a->attached) encb_detach(a->encoder);
+    if (a->encoder) encb_detach(a->encoder);
     mel_free(a->mel);
     free(a->pcm);
     free(a->mel_rows);

@@ -168,6 +168,7 @@ class StreamIdentity(unittest.TestCase):
             self.assertEqual(f.avatar_frame, r.avatar_frame, "frame %d avatar frame" % i)
             self.assertEqual(f.data, r.data, "frame %d pixels identical to Render (tolerance 0)" % i)
         self.assertEqual(stats[-1].frames_dropped, 0)
+        self.assertEqual(stats[-1].unet_overlapped_runs, 0, "serial scheduler on the CPU by default")
 
     def test_10ms_chunks(self):
         self.identity(160)
@@ -202,6 +203,31 @@ class StreamIdentity(unittest.TestCase):
         self.assertEqual(len(frames), len(ref))
         for i, (f, r) in enumerate(zip(frames, ref)):
             self.assertEqual(f.data, r.data, "frame %d" % i)
+
+
+    def test_pipelined_scheduler_streams_the_same_pixels(self):
+        # capacity.pipeline (the default with cuda): the scheduler prepares the next batch while
+        # the UNet runs; with the uint8 wrap as on a GPU, three concurrent sessions in 1 s chunks
+        # (deep queues, so batches overlap) stream Render's float pixels, tolerance 0.
+        audio = speech(2.0, seed=5)
+        ref = SRV.render_raw(audio)
+        with Server("capacity:\n  pipeline: true\nonnx:\n  uint8_io: true\nstream:\n  max_batch: 4\n") as s:
+            self.assertIn("uint8 I/O, pipelined", s.read_log())
+            out, overlapped = [None] * 3, [0] * 3
+
+            def one(i):
+                out[i], _, stats = s.stream([cfg_msg()] + chunks(audio, 16000) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)])
+                overlapped[i] = stats[-1].unet_overlapped_runs
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.assertGreater(max(overlapped), 0, "runs prepared while another ran")
+        for k, frames in enumerate(out):
+            self.assertEqual(len(frames), len(ref), "session %d" % k)
+            for i, (f, r) in enumerate(zip(frames, ref)):
+                self.assertEqual(f.data, r.data, "session %d frame %d" % (k, i))
 
 
     @unittest.skipUnless(len(os.sched_getaffinity(0)) >= 2, "one CPU: every thread is on it, pinned or not")

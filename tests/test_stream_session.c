@@ -3,10 +3,15 @@
  * flush emits everything, interrupt drops pending work, silence costs no UNet runs, 8 sessions
  * share batches, admission and slow-consumer limits hold (also for a consumer that released the
  * frame it popped and then stopped), close mid-stream frees everything
- * (run under the sanitizer build), and realtime pacing against a fake clock. Demo models. */
+ * (run under the sanitizer build), and realtime pacing against a fake clock. Every test runs
+ * twice: with serial scheduler workers and with pipelined ones (stream_sched.h); pipelined
+ * workers also overlap runs on a deep queue, and a job that cannot be prepared fails alone in
+ * either. Demo models. */
 #include "check.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +58,7 @@ static struct {
     pipe_worker *w;
     sched_limits lim;
     avatar *av;
+    int pipeline;            /* the schedulers' workers are pipelined (the second pass) */
 } fx;
 
 typedef struct { size_t n; int avatar_frame[MAXF]; uint8_t *bgr; } framelist;
@@ -81,7 +87,7 @@ static int offline(const float *pcm, size_t n, int64_t start, framelist *out) {
 
 static sched *make_sched(int batch, int wait_us, int max_sessions, ls_err *err) {
     sched_cfg sc = {.workers = 2, .max_batch = batch, .max_wait_us = wait_us, .max_sessions = max_sessions,
-                    .max_frame_w = W, .max_frame_h = H};
+                    .max_frame_w = W, .max_frame_h = H, .pipeline = fx.pipeline};
     return sched_create(fx.unet, &sc, &fx.lim, err);
 }
 
@@ -359,7 +365,8 @@ TEST(admission_limits_per_model_and_in_total) {
     ls_err err = {0};
     sched_limits lim;
     CHECK(sched_limits_init(&lim, 3) == 0, "limits");
-    sched_cfg sc = {.workers = 1, .max_batch = 2, .max_wait_us = 0, .max_sessions = 2, .max_frame_w = W, .max_frame_h = H};
+    sched_cfg sc = {.workers = 1, .max_batch = 2, .max_wait_us = 0, .max_sessions = 2, .max_frame_w = W,
+                    .max_frame_h = H, .pipeline = fx.pipeline};
     sched *a = sched_create(fx.unet, &sc, &lim, &err), *b = sched_create(fx.unet, &sc, &lim, &err);
     CHECK(a && b, "schedulers: %s", err.msg);
     sess_cfg c;
@@ -536,6 +543,116 @@ TEST(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock) {
     CHECK(st.late_frames == 0, "no late frames");
 }
 
+/* Jobs submitted straight to a scheduler, counted as they complete. */
+typedef struct {
+    sched_job j;
+    int rc;
+    char msg[sizeof(((ls_err *)0)->msg)];
+} raw_job;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} raw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void raw_done(sched_job *job, int rc, const ls_err *err) {
+    raw_job *r = (raw_job *)job;
+    r->rc = rc;
+    snprintf(r->msg, sizeof r->msg, "%s", rc ? err->msg : "");
+    pthread_mutex_lock(&raw.mu);
+    raw.done++;
+    pthread_cond_broadcast(&raw.cv);
+    pthread_mutex_unlock(&raw.mu);
+}
+
+/* Submits jobs[0..n) at once and waits until every one completed. */
+static void run_raw(sched *sc, raw_job *jobs, int n) {
+    pthread_mutex_lock(&raw.mu);
+    raw.done = 0;
+    pthread_mutex_unlock(&raw.mu);
+    for (int i = 0; i < n; i++) sched_submit(sc, &jobs[i].j);
+    pthread_mutex_lock(&raw.mu);
+    while (raw.done < n) pthread_cond_wait(&raw.cv, &raw.mu);
+    pthread_mutex_unlock(&raw.mu);
+}
+
+TEST(a_job_that_cannot_be_prepared_fails_alone_and_its_batch_completes) {
+    enum { N = 12 };
+    static float audio[N][ORT_UNET_AUDIO_ELEMS];
+    static uint8_t ref[N][W * H * 3], got[N][W * H * 3];
+    static raw_job jobs[N];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < ORT_UNET_AUDIO_ELEMS; k++) audio[i][k] = (float)sin(0.01 * k + i) * 2.0f;
+    avatar big = *fx.av;
+    big.width = W + 8; /* beyond the scheduler's max_frame_w: refused before its pixels are read */
+    ls_err err = {0};
+    sched_cfg cfg = {.workers = 1, .max_batch = 4, .max_wait_us = 0, .max_sessions = 1, .max_frame_w = W,
+                     .max_frame_h = H, .pipeline = fx.pipeline};
+    sched *sc = sched_create(fx.unet, &cfg, &fx.lim, &err);
+    CHECK(sc, "scheduler: %s", err.msg);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < N; i++) {
+            int bad = pass == 1 && i % 3 == 1;
+            jobs[i] = (raw_job){.j = {.owner = jobs, .av = bad ? &big : fx.av, .avatar_frame = i % NFR,
+                                      .fade_q8 = 256, .audio = audio[i], .dst = pass ? got[i] : ref[i],
+                                      .done = raw_done}, .rc = 99};
+        }
+        run_raw(sc, jobs, N);
+        for (int i = 0; i < N; i++) {
+            if (pass == 0) {
+                CHECK(jobs[i].rc == 0, "job %d: %s", i, jobs[i].msg);
+            } else if (i % 3 == 1) {
+                CHECK(jobs[i].rc == -1 && strstr(jobs[i].msg, "exceed"), "job %d refused: %s", i, jobs[i].msg);
+            } else {
+                CHECK(jobs[i].rc == 0, "job %d: %s", i, jobs[i].msg);
+                CHECK(memcmp(got[i], ref[i], sizeof ref[i]) == 0, "job %d equals its run without the bad jobs", i);
+            }
+        }
+    }
+    sched_stats ss;
+    sched_stats_get(sc, &ss);
+    sched_destroy(sc);
+    CHECK(ss.items == N + N - N / 3, "every good job ran once (%llu)", (unsigned long long)ss.items);
+}
+
+/* Only with pipelined workers: a deep queue makes the worker prepare batch i+1 while batch i runs,
+ * and the frames still equal the offline render (two batches sharing one slot set would not). */
+TEST(a_pipelined_worker_overlaps_runs_on_a_deep_queue) {
+    static float pcm[SR * 2];
+    const size_t n = 32000; /* 2 s: 50 frames */
+    speech(pcm, n, 23);
+    framelist ref;
+    CHECK(offline(pcm, n, 0, &ref) == 0, "offline render");
+    ls_err err = {0};
+    sched_cfg cfg = {.workers = 1, .max_batch = 4, .max_wait_us = 0, .max_sessions = 1, .max_frame_w = W,
+                     .max_frame_h = H, .pipeline = 1};
+    sched *sc = sched_create(fx.unet, &cfg, &fx.lim, &err);
+    CHECK(sc, "scheduler: %s", err.msg);
+    sess_cfg c;
+    base_cfg(&c, sc);
+    c.idle_detect = 0;
+    c.queue_limit = 128;
+    stream_session *s = sess_create(&c, &err);
+    CHECK(s, "session: %s", err.msg);
+    framelist got = {.bgr = stream_pixels};
+    CHECK(sess_push_audio(s, pcm, n * sizeof(float), 0, &err) == 0, "push: %s", err.msg);
+    CHECK(sess_flush(s, &err) == 0, "flush: %s", err.msg);
+    drain_all(s, &got);
+    sched_stats ss;
+    sched_stats_get(sc, &ss);
+    sess_close(s);
+    sched_destroy(sc);
+    CHECK(got.n == ref.n, "%zu frames of %zu", got.n, ref.n);
+    for (size_t i = 0; i < ref.n && i < got.n; i++)
+        CHECK(memcmp(got.bgr + i * W * H * 3, ref.bgr + i * W * H * 3, (size_t)W * H * 3) == 0,
+              "frame %zu identical to the offline render", i);
+    CHECK(ss.overlapped_runs > 0 && ss.overlapped_runs < ss.runs, "%llu of %llu runs prepared during another",
+          (unsigned long long)ss.overlapped_runs, (unsigned long long)ss.runs);
+    printf("     pipelined: %llu runs, %llu overlapped, largest batch %llu\n", (unsigned long long)ss.runs,
+           (unsigned long long)ss.overlapped_runs, (unsigned long long)ss.max_batch_seen);
+}
+
 int main(void) {
     ls_err err = {0};
     ort_model_opts mo = {.intra_threads = 1};
@@ -549,19 +666,24 @@ int main(void) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return 1;
     }
-    RUN(streamed_frames_equal_offline_10ms_chunks);
-    RUN(streamed_frames_equal_offline_37ms_chunks);
-    RUN(streamed_frames_equal_offline_1s_chunks);
-    RUN(frames_wait_for_lookahead_and_flush_emits_the_rest);
-    RUN(silence_gives_idle_frames_and_no_unet_runs);
-    RUN(speech_between_silences_starts_and_ends_with_events_and_fades);
-    RUN(interrupt_drops_pending_audio_and_frames_then_idles);
-    RUN(eight_sessions_share_unet_batches_and_all_match_offline);
-    RUN(admission_limits_per_model_and_in_total);
-    RUN(slow_consumer_drops_its_oldest_frames_others_unaffected);
-    RUN(a_consumer_that_released_its_last_frame_and_stopped_reading_drops_the_oldest);
-    RUN(close_mid_stream_frees_everything);
-    RUN(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock);
+    for (fx.pipeline = 0; fx.pipeline <= 1; fx.pipeline++) {
+        printf("-- %s scheduler workers\n", fx.pipeline ? "pipelined" : "serial");
+        RUN(streamed_frames_equal_offline_10ms_chunks);
+        RUN(streamed_frames_equal_offline_37ms_chunks);
+        RUN(streamed_frames_equal_offline_1s_chunks);
+        RUN(frames_wait_for_lookahead_and_flush_emits_the_rest);
+        RUN(silence_gives_idle_frames_and_no_unet_runs);
+        RUN(speech_between_silences_starts_and_ends_with_events_and_fades);
+        RUN(interrupt_drops_pending_audio_and_frames_then_idles);
+        RUN(eight_sessions_share_unet_batches_and_all_match_offline);
+        RUN(admission_limits_per_model_and_in_total);
+        RUN(slow_consumer_drops_its_oldest_frames_others_unaffected);
+        RUN(a_consumer_that_released_its_last_frame_and_stopped_reading_drops_the_oldest);
+        RUN(close_mid_stream_frees_everything);
+        RUN(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock);
+        RUN(a_job_that_cannot_be_prepared_fails_alone_and_its_batch_completes);
+    }
+    RUN(a_pipelined_worker_overlaps_runs_on_a_deep_queue);
     pipe_worker_destroy(fx.w);
     encb_destroy(fx.eb);
     ort_model_destroy(fx.unet);

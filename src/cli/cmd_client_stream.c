@@ -81,10 +81,10 @@ static void report(const client_opts *o, const cli_stream_cfg *c, const cli_stre
         const cli_stream_stats *s = &r->stats;
         printf("server stats: frames_out %" PRId64 " generated %" PRId64 " idle %" PRId64
                " dropped %" PRId64 " late %" PRId64 "; unet jobs %" PRId64 ", runs %" PRId64
-               " (%" PRId64 " frames); latency %.1f ms; samples_in %" PRId64 "; sessions %d; encoder requests %"
+               " (%" PRId64 " frames, %" PRId64 " overlapped); latency %.1f ms; samples_in %" PRId64 "; sessions %d; encoder requests %"
                PRId64 " (%" PRId64 " windows), runs %" PRId64 " (%" PRId64 " windows, %" PRId64 " shared)\n",
                s->frames_out, s->frames_generated, s->frames_idle, s->frames_dropped, s->late_frames,
-               s->unet_jobs, s->unet_runs, s->unet_items, (double)s->latency_ms, s->samples_in,
+               s->unet_jobs, s->unet_runs, s->unet_items, s->unet_overlapped_runs, (double)s->latency_ms, s->samples_in,
                s->sessions, s->encoder_requests, s->encoder_windows, s->encoder_runs, s->encoder_run_windows,
                s->encoder_shared_runs);
     } else {

@@ -208,7 +208,7 @@ static int on_message(loop *L, grpc_byte_buffer *bb, double now, ls_err *err) {
             .samples_in = s->samples_in, .late_frames = s->late_frames,
             .encoder_requests = s->encoder_requests, .encoder_windows = s->encoder_windows,
             .encoder_runs = s->encoder_runs, .encoder_run_windows = s->encoder_run_windows,
-            .encoder_shared_runs = s->encoder_shared_runs,
+            .encoder_shared_runs = s->encoder_shared_runs, .unet_overlapped_runs = s->unet_overlapped_runs,
             .queue_depth = s->queue_depth, .sessions = s->sessions, .latency_ms = s->latency_ms};
         r->have_stats = 1;
         r->n_stats++;

@@ -49,7 +49,7 @@ typedef struct cli_stream_frame {
 typedef struct cli_stream_stats { /* the server's last StreamStats */
     int64_t frames_out, frames_generated, frames_idle, frames_dropped, unet_jobs, unet_runs,
         unet_items, samples_in, late_frames, encoder_requests, encoder_windows, encoder_runs,
-        encoder_run_windows, encoder_shared_runs;
+        encoder_run_windows, encoder_shared_runs, unet_overlapped_runs;
     int32_t queue_depth, sessions;
     float latency_ms;
 } cli_stream_stats;

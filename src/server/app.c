@@ -137,8 +137,15 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                   .fallback_cpu = cfg->fallback_cpu,
                   .ort_cache_dir = cfg->ort_cache_dir, .max_frame_w = cfg->max_frame_width,
                   .max_frame_h = cfg->max_frame_height, .jpeg_quality = cfg->jpeg_quality};
-    if (!(a->stream = app_stream_create(cfg, &a->cpus, err)) || !(a->reg = reg_create(&rc, err)) ||
-        reg_preload(a->reg, err) != 0) {
+    if (!(a->reg = reg_create(&rc, err)) || reg_preload(a->reg, err) != 0) {
+        app_destroy(a);
+        return -1;
+    }
+    /* By default the UNet overlaps the CPU stages on a GPU (where it leaves the CPU idle), in
+     * render workers and live-session schedulers alike; on the CPU they would share the cores
+     * with it (docs/performance.md has the measurement). */
+    a->pipeline = cfg->pipeline < 0 ? reg_ep(a->reg) == ORT_EP_CUDA : cfg->pipeline;
+    if (!(a->stream = app_stream_create(cfg, &a->cpus, a->pipeline, err))) {
         app_destroy(a);
         return -1;
     }
@@ -148,9 +155,6 @@ int srv_app_create(srv_app *out, const srv_config *cfg, ls_err *err) {
                                  cfg->cuda_device_ids[i]);
     if (reg_uint8_io(a->reg) && used < sizeof a->inference)
         used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, ", uint8 I/O");
-    /* By default the UNet overlaps the CPU stages on a GPU (where it leaves the CPU idle); on the
-     * CPU they would share the cores with it (docs/performance.md has the measurement). */
-    a->pipeline = cfg->pipeline < 0 ? reg_ep(a->reg) == ORT_EP_CUDA : cfg->pipeline;
     if (a->pipeline && used < sizeof a->inference)
         used += (size_t)snprintf(a->inference + used, sizeof a->inference - used, ", pipelined");
     if (a->cpus.n > 0 && used < sizeof a->inference) {

@@ -111,6 +111,7 @@ static int send_stats(sctx *x) {
     m.encoder_runs = (int64_t)eb.runs;
     m.encoder_run_windows = (int64_t)eb.windows;
     m.encoder_shared_runs = (int64_t)eb.shared_runs;
+    m.unet_overlapped_runs = (int64_t)sch.overlapped_runs;
     Lipsync__V1__StreamResponse r = LIPSYNC__V1__STREAM_RESPONSE__INIT;
     r.msg_case = LIPSYNC__V1__STREAM_RESPONSE__MSG_STATS;
     r.stats = &m;

@@ -20,17 +20,19 @@ typedef struct slot {
 struct app_stream {
     const srv_config *cfg;
     srv_cpu_plan *plan;
+    int pipeline;
     sched_limits lim;
     pthread_mutex_t mu;
     slot scheds[MAX_MODELS];
     slot batchers[MAX_MODELS];
 };
 
-app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, ls_err *err) {
+app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, int pipeline, ls_err *err) {
     app_stream *m = calloc(1, sizeof *m);
     if (!m) return ls_fail(err, LS_ENOMEM, "out of memory"), NULL;
     m->cfg = cfg;
     m->plan = plan;
+    m->pipeline = pipeline;
     if (sched_limits_init(&m->lim, cfg->stream_max_sessions) != 0) {
         free(m);
         return ls_fail(err, LS_ENOMEM, "cannot initialise the session limits"), NULL;
@@ -89,7 +91,8 @@ static void *make_sched(app_stream *m, ort_model *unet, ls_err *err) {
     sched_cfg sc = {.workers = m->cfg->stream_workers, .max_batch = m->cfg->stream_max_batch,
                     .max_wait_us = m->cfg->stream_max_wait_us,
                     .max_sessions = m->cfg->stream_max_sessions_per_model,
-                    .max_frame_w = m->cfg->max_frame_width, .max_frame_h = m->cfg->max_frame_height};
+                    .max_frame_w = m->cfg->max_frame_width, .max_frame_h = m->cfg->max_frame_height,
+                    .pipeline = m->pipeline};
     int cpus[SCHED_MAX_WORKERS];
     if (sc.workers <= SCHED_MAX_WORKERS && srv_cpu_plan_take(m->plan, sc.workers, cpus) >= 0) sc.cpus = cpus;
     return sched_create(unet, &sc, &m->lim, err);

@@ -22,8 +22,9 @@
 
 typedef struct app_stream app_stream;
 
-/* plan (borrowed, outlives the table): each scheduler's threads take their CPUs from it. */
-app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, ls_err *err);
+/* plan (borrowed, outlives the table): each scheduler's threads take their CPUs from it.
+ * pipeline: the schedulers' workers are pipelined (stream_sched.h; capacity.pipeline resolved). */
+app_stream *app_stream_create(const srv_config *cfg, srv_cpu_plan *plan, int pipeline, ls_err *err);
 void app_stream_destroy(app_stream *m);   /* after every session left */
 
 /* The scheduler of `unet` (created on first use), counted as one more user. */

@@ -10,6 +10,7 @@
 #include "image/prepare.h"
 #include "infer/ort_affinity.h"
 #include "pipeline/render.h"
+#include "pipeline/unet_runner.h"
 #include "pipeline/unet_io.h"
 #include "pipeline/worker.h"
 
@@ -52,6 +53,23 @@ static void fade_box(uint8_t *dst, const uint8_t *orig, int width, ls_box b, int
     }
 }
 
+/* Moves up to max_batch queued jobs, oldest first, into jobs[]. Called with mu held. */
+static int pop_jobs(sched *s, sched_job **jobs) {
+    int n = 0;
+    uint64_t now = pipe_now_ns();
+    while (n < s->cfg.max_batch && s->head) {
+        sched_job *j = s->head;
+        s->head = j->next;
+        if (!s->head) s->tail = NULL;
+        s->queued--;
+        s->st.queue_wait_ns += now - j->enqueued_ns;
+        jobs[n++] = j;
+    }
+    /* Leftovers: let another worker start on them. */
+    if (s->queued > 0) pthread_cond_signal(&s->cv);
+    return n;
+}
+
 /* Waits for a batch: max_batch jobs, or the oldest past its deadline. Called with mu held;
  * returns the number taken into jobs[], 0 when stopping. */
 static int take_batch(sched *s, sched_job **jobs) {
@@ -68,25 +86,24 @@ static int take_batch(sched *s, sched_job **jobs) {
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         }
     }
-    int n = 0;
-    uint64_t now = pipe_now_ns();
-    while (n < s->cfg.max_batch && s->head) {
-        sched_job *j = s->head;
-        s->head = j->next;
-        if (!s->head) s->tail = NULL;
-        s->queued--;
-        s->st.queue_wait_ns += now - j->enqueued_ns;
-        jobs[n++] = j;
-    }
-    /* Leftovers: let another worker start on them. */
-    if (s->queued > 0) pthread_cond_signal(&s->cv);
-    return n;
+    return pop_jobs(s, jobs);
 }
 
-static void run_batch(sched *s, pipe_worker *w, sched_job **jobs, int n) {
+/* Jobs prepared in one slot set of a worker, waiting for (or in) their UNet run. */
+typedef struct sched_batch {
+    sched_job *jobs[PIPE_MAX_BATCH];
+    int n, set;
+    int overlapped; /* prepared while another batch ran */
+} sched_batch;
+
+/* Prepares jobs[0..n) into slot set `set` (prep_frame + the job's audio block); a job that cannot
+ * be prepared gets its done(-1) at once. Returns how many were prepared into b. */
+static int prepare_batch(sched *s, pipe_worker *w, sched_job **jobs, int n, int set, sched_batch *b) {
     ls_err err = {0};
-    sched_job *ok[PIPE_MAX_BATCH];
-    int m = 0;
+    int s0 = set * w->cfg.max_batch;
+    b->n = 0;
+    b->set = set;
+    b->overlapped = 0;
     for (int i = 0; i < n; i++) {
         sched_job *j = jobs[i];
         const avatar *av = j->av;
@@ -96,35 +113,41 @@ static void run_batch(sched *s, pipe_worker *w, sched_job **jobs, int n) {
             j->done(j, -1, &err);
             continue;
         }
-        if (pipe_unet_prepare(w, m, av, j->avatar_frame, NULL, NULL, &err) != 0) {
+        if (pipe_unet_prepare(w, s0 + b->n, av, j->avatar_frame, NULL, NULL, &err) != 0) {
             ls_wrap(&err, "avatar frame %d", j->avatar_frame);
             j->done(j, -1, &err);
             continue;
         }
-        memcpy(w->unet_audio + (size_t)m * ORT_UNET_AUDIO_ELEMS, j->audio, ORT_UNET_AUDIO_ELEMS * sizeof(float));
-        ok[m++] = j;
+        memcpy(w->unet_audio + (size_t)(s0 + b->n) * ORT_UNET_AUDIO_ELEMS, j->audio,
+               ORT_UNET_AUDIO_ELEMS * sizeof(float));
+        b->jobs[b->n++] = j;
     }
-    if (m == 0) return;
-    uint64_t t0 = pipe_now_ns();
-    int rc = ort_binding_run(w->unet_binding, m, &err);
-    uint64_t t1 = pipe_now_ns();
+    return b->n;
+}
+
+static void count_run(sched *s, const sched_batch *b, uint64_t run_ns) {
     pthread_mutex_lock(&s->mu);
-    if (rc == 0) {
-        s->st.runs++;
-        s->st.items += (uint64_t)m;
-        if ((uint64_t)m > s->st.max_batch_seen) s->st.max_batch_seen = (uint64_t)m;
-        s->st.run_ns += t1 - t0;
-    }
+    s->st.runs++;
+    s->st.items += (uint64_t)b->n;
+    if ((uint64_t)b->n > s->st.max_batch_seen) s->st.max_batch_seen = (uint64_t)b->n;
+    s->st.run_ns += run_ns;
+    s->st.overlapped_runs += (uint64_t)b->overlapped;
     pthread_mutex_unlock(&s->mu);
-    for (int b = 0; b < m; b++) {
-        sched_job *j = ok[b];
+}
+
+/* Composites each job's output into its destination (the avatar frame, the pasted face, the
+ * cross-fade) and calls its done; after a failed run (rc != 0) every job gets run_err. */
+static void finish_batch(pipe_worker *w, const sched_batch *b, int rc, const ls_err *run_err) {
+    int s0 = b->set * w->cfg.max_batch;
+    for (int i = 0; i < b->n; i++) {
+        sched_job *j = b->jobs[i];
         const avatar *av = j->av;
-        if (rc != 0) { j->done(j, -1, &err); continue; }
+        if (rc != 0) { j->done(j, -1, run_err); continue; }
         const uint8_t *orig = avatar_frame(av, j->avatar_frame);
         ls_box box = av->boxes[j->avatar_frame];
         memcpy(j->dst, orig, (size_t)av->width * 3 * (size_t)av->height);
         ls_err perr = {0};
-        if (pipe_unet_paste(w, b, box, j->dst, av->width, av->height, (size_t)av->width * 3, &perr) != 0) {
+        if (pipe_unet_paste(w, s0 + i, box, j->dst, av->width, av->height, (size_t)av->width * 3, &perr) != 0) {
             j->done(j, -1, &perr);
             continue;
         }
@@ -133,17 +156,64 @@ static void run_batch(sched *s, pipe_worker *w, sched_job **jobs, int n) {
     }
 }
 
-static void *worker_main(void *arg) {
-    sched_thread *t = arg;
-    sched *s = t->s;
+/* One batch at a time: prepare, run, composite. */
+static void serve_serial(sched *s, pipe_worker *w) {
     sched_job *jobs[PIPE_MAX_BATCH];
+    sched_batch b;
     for (;;) {
         pthread_mutex_lock(&s->mu);
         int n = take_batch(s, jobs);
         pthread_mutex_unlock(&s->mu);
-        if (n == 0) return NULL;
-        run_batch(s, t->w, jobs, n);
+        if (n == 0) return;
+        if (prepare_batch(s, w, jobs, n, 0, &b) == 0) continue;
+        ls_err err = {0};
+        uint64_t t0 = pipe_now_ns();
+        int rc = ort_binding_run(w->unet_binding, b.n, &err);
+        if (rc == 0) count_run(s, &b, pipe_now_ns() - t0);
+        finish_batch(w, &b, rc, &err);
     }
+}
+
+/* Pipelined (cfg.pipeline): the UNet runs on the worker's runner thread while this thread
+ * prepares the next batch in the other slot set, then composites the previous batch while the
+ * next one runs. While a batch runs, whatever is queued (up to max_batch) is taken at once
+ * without waiting: the device is busy, so waiting would not start the next run sooner. Hence
+ * batches grow with the queue (full ones when it is deep, small ones started as soon as the device
+ * is free under light load); an idle worker waits as the serial one does (take_batch). */
+static void serve_pipelined(sched *s, pipe_worker *w) {
+    sched_job *jobs[PIPE_MAX_BATCH];
+    sched_batch bt[2];
+    sched_batch *running = NULL; /* on the runner */
+    int free_set = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int n = running ? (s->stop ? 0 : pop_jobs(s, jobs)) : take_batch(s, jobs);
+        pthread_mutex_unlock(&s->mu);
+        if (n == 0 && !running) return;
+        sched_batch *next = n > 0 && prepare_batch(s, w, jobs, n, free_set, &bt[free_set]) > 0 ? &bt[free_set] : NULL;
+        if (running) {
+            ls_err err = {0};
+            uint64_t run_ns = 0;
+            int rc = pipe_runner_wait(w->runner, &run_ns, &err);
+            if (next) {
+                next->overlapped = 1;
+                pipe_runner_start(w->runner, pipe_worker_unet_binding(w, next->set), next->n);
+            }
+            if (rc == 0) count_run(s, running, run_ns);
+            finish_batch(w, running, rc, &err);
+        } else if (next) {
+            pipe_runner_start(w->runner, pipe_worker_unet_binding(w, next->set), next->n);
+        }
+        running = next;
+        if (next) free_set = !free_set;
+    }
+}
+
+static void *worker_main(void *arg) {
+    sched_thread *t = arg;
+    if (t->w->runner) serve_pipelined(t->s, t->w);
+    else serve_serial(t->s, t->w);
+    return NULL;
 }
 
 sched *sched_create(ort_model *unet, const sched_cfg *cfg, sched_limits *limits, ls_err *err) {
@@ -166,7 +236,7 @@ sched *sched_create(ort_model *unet, const sched_cfg *cfg, sched_limits *limits,
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     pipe_worker_cfg wc = {.max_batch = cfg->max_batch, .max_frame_w = cfg->max_frame_w,
-                          .max_frame_h = cfg->max_frame_h};
+                          .max_frame_h = cfg->max_frame_h, .pipeline = cfg->pipeline};
     for (int i = 0; i < cfg->workers; i++) {
         sched_thread *t = &s->th[i];
         t->s = s;

@@ -7,6 +7,10 @@
  * the oldest has waited max_wait_us; then prepare (prep_frame + the job's block), run the UNet
  * once, composite each output into its job's destination (paste_frame; then the cross-fade) and
  * call the job's done callback (from the worker thread, no scheduler lock held).
+ * Pipelined (cfg.pipeline, the default on a GPU): each worker runs the UNet on a runner thread
+ * (unet_runner.h) and prepares the next batch from whatever is queued while one runs, then
+ * composites the previous batch while the next runs; so batches grow with the queue and the device
+ * does not wait for the CPU stages. Same frames either way.
  * Audio-encoder runs are batched across sessions too, but not here: by the encoder batcher
  * (stream_encb.h), on the callers' own threads (group commit, no worker threads).
  *
@@ -43,6 +47,7 @@ typedef struct sched_cfg {
     int max_wait_us;        /* 0..1,000,000: how long a partial batch waits for more jobs */
     int max_sessions;       /* live sessions on this model */
     int max_frame_w, max_frame_h; /* largest avatar frame */
+    int pipeline;           /* 1: pipelined workers (above); each holds two slot sets */
     const int *cpus;        /* NULL, or the CPU each worker thread starts pinned to (`workers` of
                                them; borrowed during sched_create only) */
 } sched_cfg;
@@ -64,6 +69,7 @@ struct sched_job {
 
 typedef struct sched_stats {
     uint64_t runs, items;   /* UNet runs and frames they produced */
+    uint64_t overlapped_runs; /* runs prepared while another ran (pipelined workers) */
     uint64_t max_batch_seen;
     uint64_t queue_wait_ns; /* summed over items: submit -> batch start */
     uint64_t run_ns;

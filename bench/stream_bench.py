@@ -100,9 +100,9 @@ def parse(out):
     m = re.search(r"jitter: p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
     if m:
         r["jitter_p50"], r["jitter_p99"] = map(float, m.groups())
-    m = re.search(r"dropped (\d+) late (\d+); unet jobs \d+, runs (\d+) \((\d+) frames\)", out)
+    m = re.search(r"dropped (\d+) late (\d+); unet jobs \d+, runs (\d+) \((\d+) frames, (\d+) overlapped\)", out)
     if m:
-        r["dropped"], r["late"], r["unet_runs"], r["unet_items"] = map(int, m.groups())
+        r["dropped"], r["late"], r["unet_runs"], r["unet_items"], r["unet_overlapped"] = map(int, m.groups())
     m = re.search(r"encoder requests \d+ \(\d+ windows\), runs (\d+) \((\d+) windows, (\d+) shared\)", out)
     if m:
         r["enc_runs"], r["enc_windows"], r["enc_shared"] = map(int, m.groups())

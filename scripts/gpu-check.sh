@@ -10,7 +10,9 @@
 #      accuracy against the CPU and fp16 against fp32;
 #   4b. `lipsync render` with the pipelined worker and without, twice each
 #   5. lipsyncd on CUDA end to end over loopback gRPC: `lipsync client bench` with several concurrent
-#      clients, fp32 and fp16 avatars, batch 25 and batch 8, without and with CUDA graphs.
+#      clients, fp32 and fp16 avatars, batch 25 and batch 8, without and with CUDA graphs;
+#   6. live sessions (Stream, burst pacing, 1 s chunks): 8 and 16 concurrent sessions, the
+#      scheduler pipelined (the default with cuda) with stream.max_batch 8 and 32, and serial.
 # Everything it measures goes to OUT (default /tmp/gpu-out): summary.txt first, then the details.
 # usage: scripts/gpu-check.sh [OUT]      env: QUICK=1 for a short run, PROVIDER=cpu to rehearse it
 #        on a machine without a GPU (then the build's programs and ONNX Runtime are used).
@@ -19,8 +21,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/gpu-out}
 PROVIDER=${PROVIDER:-cuda}
 W=${W:-/tmp/lsgpu}
-REPEATS=30 REQUESTS=12 THREADS="4 8 16"
-[ "${QUICK:-0}" = 1 ] && REPEATS=3 REQUESTS=2 THREADS="2"
+REPEATS=30 REQUESTS=12 THREADS="4 8 16" SESSIONS="8 16"
+[ "${QUICK:-0}" = 1 ] && REPEATS=3 REQUESTS=2 THREADS="2" SESSIONS="2"
 mkdir -p "$OUT" "$W/lib" "$W/bin" "$W/models" "$W/avatars"
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
 
@@ -99,12 +101,15 @@ WORKERS=$(nproc)
 export LIPSYNC_SERVER=127.0.0.1:50077
 C="$W/bin/lipsync client"
 DEVT=true; [ "$HOST" = 1 ] && DEVT=false
-# start_server NAME GRAPHS: lipsyncd on $PROVIDER with CUDA graphs on or off, logging to OUT/NAME.log
+# start_server NAME GRAPHS [PIPELINE [STREAM_BATCH]]: lipsyncd on $PROVIDER with CUDA graphs on or
+# off, logging to OUT/NAME.log; PIPELINE true|false (default: lipsyncd's), live-session max_batch.
 start_server() {
+  local pl=""; [ -n "${3:-}" ] && pl=", pipeline: $3"
   cat > "$W/$1.yaml" <<EOF
 server: {listen: "127.0.0.1:50077", worker_count: $WORKERS, queue_depth: 256}
 avatars_root: $W/avatars
-capacity: {max_batch: 32, max_models: 4, max_memory_gb: 32}
+capacity: {max_batch: 32, max_models: 4, max_memory_gb: 32$pl}
+stream: {max_sessions: 16, max_sessions_per_model: 16, max_batch: ${4:-8}}
 onnx: {provider: $PROVIDER, uint8_io: true, optimized_model_dir: "",
        cuda: {cuda_graph: $2, api: $API, device_tensors: $DEVT}}
 EOF
@@ -127,6 +132,27 @@ bench_e2e() {
       tee -a "$OUT/summary.txt"
   done
 }
+# stream_burst AVATAR N TAG: N concurrent live sessions of the speech, burst pacing; frames/s over
+# the wall time of the whole group, and the scheduler's runs as the last session saw them
+stream_burst() {
+  local av=$1 n=$2 tag=$3 pids=() t0 t1
+  t0=$(date +%s.%N)
+  for i in $(seq "$n"); do
+    timeout 150 $RUN $C stream --timeout-ms 140000 --avatar "$av" --audio "$ROOT/.gpu/speech.wav" \
+      --chunk-ms 1000 --stats-ms 600000 >"$W/stream_$i.txt" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(date +%s.%N)
+  cat "$W"/stream_*.txt >>"$OUT/stream.txt"
+  local frames runs
+  frames=$(grep -ohE "frames: [0-9]+ received" "$W"/stream_*.txt | awk '{s += $2} END {print s + 0}')
+  runs=$(grep -ohE "runs [0-9]+ \([0-9]+ frames, [0-9]+ overlapped\)" "$W"/stream_*.txt | tail -1)
+  echo "stream $tag, avatar $av, $n sessions: $($PY -c "import sys; f, s = int(sys.argv[1]), float(sys.argv[3]) - \
+float(sys.argv[2]); print('%d frames in %.2f s = %.1f frames/s' % (f, s, f / s))" "$frames" "$t0" "$t1");" \
+    "UNet $runs" | tee -a "$OUT/summary.txt"
+  rm -f "$W"/stream_*.txt
+}
 load() { $RUN $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" | grep -q "^loaded"; }
 start_server e2e false
 for av in gpu gpu16; do
@@ -134,7 +160,22 @@ for av in gpu gpu16; do
   bench_e2e $av 25 $THREADS
   bench_e2e $av 8 $THREADS
 done
+for av in gpu gpu16; do
+  load $av || continue
+  stream_burst $av 1 "default (pipelined with cuda) max_batch 8" >/dev/null  # the session path's first use
+  for n in $SESSIONS; do stream_burst $av "$n" "default (pipelined with cuda) max_batch 8"; done
+done
 stop_server e2e
+log "live sessions: the scheduler serial, and pipelined with max_batch 32"
+for variant in "serial false 8" "pipelined_b32 true 32"; do
+  set -- $variant
+  start_server "stream_$1" false "$2" "$3"
+  if load gpu; then
+    stream_burst gpu 1 "$1 max_batch $3" >/dev/null
+    for n in $SESSIONS; do stream_burst gpu "$n" "$1 max_batch $3"; done
+  fi
+  stop_server "stream_$1"
+done
 if [ "$PROVIDER" = cuda ] && [ $GRAPHS = true ]; then
   log "lipsyncd end to end, CUDA graphs"
   start_server e2e_graphs true

@@ -211,8 +211,12 @@ class StreamIdentity(unittest.TestCase):
         # (deep queues, so batches overlap) stream Render's float pixels, tolerance 0.
         audio = speech(2.0, seed=5)
         ref = SRV.render_raw(audio)
-        with Server("capacity:\n  pipeline: true\nonnx:\n  uint8_io: true\nstream:\n  max_batch: 4\n") as s:
+        with Server("capacity:\n  pipeline: true\nonnx:\n  uint8_io: true\n") as s:
             self.assertIn("uint8 I/O, pipelined", s.read_log())
+            # One session alone keeps two batches at the scheduler, so its runs overlap too.
+            alone, _, stats = s.stream([cfg_msg()] + chunks(audio, 16000) + [ctl(CTL.FLUSH), ctl(CTL.CLOSE)])
+            self.assertGreater(stats[-1].unet_overlapped_runs, 0, "one session's runs overlap")
+            self.assertEqual([f.data for f in alone], [r.data for r in ref])
             out, overlapped = [None] * 3, [0] * 3
 
             def one(i):

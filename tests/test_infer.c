@@ -50,6 +50,35 @@ static float *run_model(ort_model *m, int max_batch, int n, float *const *inputs
     return out;
 }
 
+/* CPU sessions draw on the runtime's one arena: one model's run grows the arena that a second
+ * model's session reports too, and the second model's run of the same shapes reuses it instead
+ * of holding a peak of its own (ort_runtime.h). */
+TEST(cpu_sessions_share_the_runtimes_arena) {
+    CHECK(ort_runtime_shared_cpu_arena(rt), "the runtime registered a shared CPU arena");
+    ort_model *a = load("demo_unet.onnx", ORT_ROLE_UNET, NULL), *b = load("demo_unet.onnx", ORT_ROLE_UNET, NULL);
+    CHECK(a && b, "two sessions of the demo UNet");
+    enum { B = 4 };
+    float *img = calloc((size_t)B * ORT_UNET_IMG_ELEMS, sizeof *img), *aud = calloc((size_t)B * ORT_UNET_AUDIO_ELEMS, sizeof *aud);
+    float *inputs[2] = {img, aud};
+    size_t loaded = b ? ort_model_host_bytes(b) : 0;
+    float *out_a = img && aud && a ? run_model(a, B, B, inputs) : NULL;
+    size_t a_after_a = a ? ort_model_host_bytes(a) : 0, b_after_a = b ? ort_model_host_bytes(b) : 0;
+    float *out_b = out_a && b ? run_model(b, B, B, inputs) : NULL;
+    size_t b_after_b = b ? ort_model_host_bytes(b) : 0;
+    CHECK(out_a && out_b, "both ran");
+    CHECK(a_after_a > loaded, "model A's run grew its arena (%zu -> %zu bytes)", loaded, a_after_a);
+    CHECK(b_after_a == a_after_a, "model B, not run, reports the same arena (%zu, A %zu)", b_after_a, a_after_a);
+    CHECK(b_after_b <= a_after_a + a_after_a / 4, "model B's run reused it (%zu -> %zu bytes)", a_after_a, b_after_b);
+    printf("     shared CPU arena: %zu bytes loaded, %zu after model A ran, %zu after model B ran\n", loaded,
+           a_after_a, b_after_b);
+    free(out_a);
+    free(out_b);
+    free(img);
+    free(aud);
+    ort_model_destroy(a);
+    ort_model_destroy(b);
+}
+
 TEST(runtime_opens_default_library_and_refuses_a_bad_path) {
     CHECK(rt != NULL, "the default ONNX Runtime opens");
     CHECK(strncmp(ort_runtime_version(rt), "1.", 2) == 0, "version '%s'", ort_runtime_version(rt));
@@ -320,6 +349,7 @@ int main(void) {
     rt = ort_runtime_create(NULL, &e);
     if (!rt) fprintf(stderr, "ONNX Runtime: %s\n", e.msg);
     RUN(runtime_opens_default_library_and_refuses_a_bad_path);
+    RUN(cpu_sessions_share_the_runtimes_arena);
     if (!rt) return check_summary();
     RUN(generated_models_load_with_the_expected_batch_dims);
     RUN(encoder_matches_numpy_reference_element_by_element_batch_3);

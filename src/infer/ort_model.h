@@ -106,6 +106,10 @@ const char *ort_model_ep_desc(const ort_model *m); /* e.g. "cpu", "cuda:0 (EP-de
  * ("TotalAllocated" of the session's device allocator); 0 on the CPU or when ORT keeps no stats. */
 size_t ort_model_device_bytes(const ort_model *m);
 
+/* Host memory the session's CPU arena holds ("TotalAllocated"). CPU sessions share the runtime's
+ * one arena (ort_runtime.h), so this is then every CPU session's total, not this model's share. */
+size_t ort_model_host_bytes(const ort_model *m);
+
 typedef struct {
     uint64_t runs;    /* ort_binding_run calls that succeeded */
     uint64_t items;   /* batch items they processed */

@@ -6,6 +6,10 @@
  * owns the library handle and the OrtEnv; everything else (models, bindings) hangs off it and must
  * be destroyed before it. Nothing here is global, so two runtimes (e.g. two ORT builds) can coexist
  * as far as ONNX Runtime itself allows. Creation allocates; the other functions do not.
+ * The env holds one CPU memory arena that every CPU session of the runtime uses
+ * (ort_runtime_shared_cpu_arena; ort_model.c asks for it per session): an arena keeps the peak
+ * of the runs it served, so one per session would hold that peak once per loaded model. A second
+ * runtime in the process shares the first's env (ORT has one per process), arena included.
  * Errors: LS_EIO (library missing or not ONNX Runtime), LS_EMODEL (too old, or ORT failed). */
 #ifndef LS_ORT_RUNTIME_H
 #define LS_ORT_RUNTIME_H
@@ -24,6 +28,7 @@ const OrtApi *ort_runtime_api(const ort_runtime *rt);
 OrtEnv *ort_runtime_env(const ort_runtime *rt);
 const char *ort_runtime_version(const ort_runtime *rt);   /* e.g. "1.29.0" */
 const char *ort_runtime_library(const ort_runtime *rt);   /* the path that was opened */
+int ort_runtime_shared_cpu_arena(const ort_runtime *rt);  /* 1 when the env's CPU arena exists */
 
 /* Turns an ORT status into an ls_err: NULL status -> returns 0. Otherwise fills err with
  * "<what>: <ORT message>" and a code from ORT's (ORT_NO_SUCHFILE -> LS_ENOTFOUND,

@@ -19,6 +19,7 @@ struct ort_runtime {
     void *lib;
     const OrtApi *api;
     OrtEnv *env;
+    int shared_cpu_arena; /* the env holds one CPU arena for all CPU sessions (ort_runtime.h) */
     const char *version;
     char path[1024];
     /* The CUDA provider, set up on first use (ort_ep.c), under ep_mu. */

@@ -11,6 +11,8 @@
    around the demo avatar's frames): frames/s for 1, 4 and 8 concurrent burst sessions on two
    servers started side by side, stream.max_batch 8 (batching across sessions) and 1 (none),
    alternated per session count so that load from other processes hits both alike.
+3. Demo models, 8 concurrent burst sessions: the live-session scheduler pipelined (capacity.pipeline,
+   the default with cuda) against serial, two servers alternated, 3 repetitions.
 Writes {"figures": [...]} (report.py's part format, group "server"). Nothing passes or fails."""
 import json
 import os
@@ -209,6 +211,31 @@ def full_part(short):
                         lab + ": encoder windows/run", "windows", [enc_windows / enc_runs])
 
 
+def pipeline_part(speech):
+    """Burst sessions on the demo models through a pipelined scheduler (capacity.pipeline: the
+    default with cuda) and a serial one, two servers side by side, alternated per repetition."""
+    yaml = ("avatars_root: %s\nstream:\n  max_sessions: %d\n  max_sessions_per_model: %d\n  max_batch: 8\n"
+            % (os.path.join(BUILD, "avatars"), CAP, CAP))
+    n, fps = 8, {"on": [], "off": []}
+    with Server("pipe_on", yaml + "capacity:\n  pipeline: true\n") as on, \
+            Server("pipe_off", yaml + "capacity:\n  pipeline: false\n") as off:
+        for srv in (on, off):
+            sessions(srv, 1, "demo", speech, "--chunk-ms", "1000")  # loads the avatar
+        for _ in range(1 if QUICK else 3):
+            for srv, tag in ((on, "on"), (off, "off")):
+                wall, res = sessions(srv, n, "demo", speech, "--chunk-ms", "1000")
+                ok = [r for r in res if r and "frames" in r]
+                fps[tag].append(sum(r["frames"] for r in ok) / wall)
+                log("demo burst %d sessions, pipeline %s: %.1f frames/s, %d of %d runs overlapped"
+                    % (n, tag, fps[tag][-1], max((r.get("unet_overlapped", 0) for r in ok), default=0),
+                       max((r.get("unet_runs", 0) for r in ok), default=0)))
+    for tag in ("on", "off"):
+        fig("stream_demo_n%d_pipeline_%s_fps" % (n, tag), "stream burst %dx, %s sched: frames/s [demo]"
+            % (n, "pipelined" if tag == "on" else "serial"), "frames/s", fps[tag])
+    fig("stream_demo_n%d_pipeline_speedup" % n, "stream burst %dx: pipelined/serial [demo]" % n, "x",
+        [a / b for a, b in zip(fps["on"], fps["off"])])
+
+
 def main():
     if not (os.access(LIPSYNC, os.X_OK) and os.access(LIPSYNCD, os.X_OK)):
         log("skipped: needs %s and %s" % (LIPSYNC, LIPSYNCD))
@@ -216,6 +243,7 @@ def main():
     try:
         t0 = time.monotonic()
         demo_part(clip(2.0 if QUICK else 3.0, "speech"))
+        pipeline_part(clip(8.0, "speech8"))
         full_part(clip(0.6 if QUICK else 1.0, "short"))
         log("done in %.0f s" % (time.monotonic() - t0))
     finally:

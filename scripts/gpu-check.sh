@@ -12,7 +12,8 @@
 #   5. lipsyncd on CUDA end to end over loopback gRPC: `lipsync client bench` with several concurrent
 #      clients, fp32 and fp16 avatars, batch 25 and batch 8, without and with CUDA graphs;
 #   6. live sessions (Stream, burst pacing, 1 s chunks): 8 and 16 concurrent sessions, the
-#      scheduler pipelined (the default with cuda) with stream.max_batch 8 and 32, and serial.
+#      scheduler pipelined (the default with cuda) with stream.max_batch 8, then (after the CUDA
+#      graphs server, while BUDGET seconds last) serial and pipelined with max_batch 32.
 # Everything it measures goes to OUT (default /tmp/gpu-out): summary.txt first, then the details.
 # usage: scripts/gpu-check.sh [OUT]      env: QUICK=1 for a short run, PROVIDER=cpu to rehearse it
 #        on a machine without a GPU (then the build's programs and ONNX Runtime are used).
@@ -23,8 +24,11 @@ PROVIDER=${PROVIDER:-cuda}
 W=${W:-/tmp/lsgpu}
 REPEATS=30 REQUESTS=12 THREADS="4 8 16" SESSIONS="8 16"
 [ "${QUICK:-0}" = 1 ] && REPEATS=3 REQUESTS=2 THREADS="2" SESSIONS="2"
+BUDGET=${BUDGET:-560}  # seconds: a device call may run 600; the sections after lipsyncd's first skip past it
 mkdir -p "$OUT" "$W/lib" "$W/bin" "$W/models" "$W/avatars"
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
+# time_left SECONDS WHAT: true when SECONDS remain in the budget, else logs that WHAT is skipped
+time_left() { [ $((BUDGET - SECONDS)) -ge "$1" ] || { log "skipped (time budget): $2"; return 1; }; }
 
 log "commit $(cat "$ROOT/.gpu/commit" 2>/dev/null || git -C "$ROOT" rev-parse --short HEAD)"
 if [ "$PROVIDER" = cuda ]; then
@@ -153,7 +157,8 @@ float(sys.argv[2]); print('%d frames in %.2f s = %.1f frames/s' % (f, s, f / s))
     "UNet $runs" | tee -a "$OUT/summary.txt"
   rm -f "$W"/stream_*.txt
 }
-load() { $RUN $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" | grep -q "^loaded"; }
+load() { $RUN $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" |
+  grep -qE "^loaded|already loaded"; }
 start_server e2e false
 for av in gpu gpu16; do
   load $av || continue
@@ -162,24 +167,25 @@ for av in gpu gpu16; do
 done
 for av in gpu gpu16; do
   load $av || continue
-  stream_burst $av 1 "default (pipelined with cuda) max_batch 8" >/dev/null  # the session path's first use
+  stream_burst $av 1 "warm-up (first use of the session path)" >/dev/null
   for n in $SESSIONS; do stream_burst $av "$n" "default (pipelined with cuda) max_batch 8"; done
 done
 stop_server e2e
-log "live sessions: the scheduler serial, and pipelined with max_batch 32"
-for variant in "serial false 8" "pipelined_b32 true 32"; do
-  set -- $variant
-  start_server "stream_$1" false "$2" "$3"
-  if load gpu; then
-    stream_burst gpu 1 "$1 max_batch $3" >/dev/null
-    for n in $SESSIONS; do stream_burst gpu "$n" "$1 max_batch $3"; done
-  fi
-  stop_server "stream_$1"
-done
-if [ "$PROVIDER" = cuda ] && [ $GRAPHS = true ]; then
+if [ "$PROVIDER" = cuda ] && [ $GRAPHS = true ] && time_left 90 "lipsyncd with CUDA graphs"; then
   log "lipsyncd end to end, CUDA graphs"
   start_server e2e_graphs true
   for av in gpu gpu16; do load $av && bench_e2e $av 25 16; done
   stop_server e2e_graphs
 fi
+for variant in "serial false 8" "pipelined_b32 true 32"; do
+  set -- $variant
+  time_left 60 "live sessions, scheduler $1" || break
+  log "live sessions: the scheduler $1, stream.max_batch $3"
+  start_server "stream_$1" false "$2" "$3"
+  if load gpu; then
+    stream_burst gpu 1 "warm-up" >/dev/null
+    for n in $SESSIONS; do stream_burst gpu "$n" "$1 max_batch $3"; done
+  fi
+  stop_server "stream_$1"
+done
 log "done"

@@ -410,6 +410,9 @@ class RenderTest(unittest.TestCase):
         st = v1.GetStats(pb.GetStatsRequest(), timeout=10)
         self.assertGreaterEqual(st.loaded_avatars, 1)
         self.assertGreaterEqual(st.memory_bytes, r.avatar.memory_bytes)
+        # The runs' working memory: ORT's shared CPU arena, which a render grows.
+        self.assertGreater(len(self.srv.render("small3", speech(0.5)).frames), 0)
+        self.assertGreater(v1.GetStats(pb.GetStatsRequest(), timeout=10).inference_host_bytes, 1 << 20)
         self.assertFalse(v1.UnloadAvatar(pb.UnloadAvatarRequest(avatar_id="small3"), timeout=10).deferred)
         self.code(C.NOT_FOUND, v1.UnloadAvatar, pb.UnloadAvatarRequest(avatar_id="small3"), timeout=10)
         self.code(C.INVALID_ARGUMENT, v1.LoadAvatar, pb.LoadAvatarRequest(avatar_id="../small"), timeout=10)

@@ -298,11 +298,12 @@ static int do_stats(cli_conn *conn, const client_opts *o) {
            "workers:          %d busy of %d\n"
            "queue:            %d waiting of %d\n"
            "avatars:          %d loaded of %d\n"
-           "memory:           %.1f MiB of %.1f MiB\n",
+           "memory:           %.1f MiB of %.1f MiB\n"
+           "inference (host): %.1f MiB\n",
            s->serving ? "yes" : "no", (double)s->uptime_ms / 1e3, s->requests_total,
            s->requests_failed, s->requests_rejected, s->workers_busy, s->workers, s->queue_length,
            s->queue_depth, s->loaded_avatars, s->max_avatars, (double)s->memory_bytes / 1048576.0,
-           (double)s->memory_budget_bytes / 1048576.0);
+           (double)s->memory_budget_bytes / 1048576.0, (double)s->inference_host_bytes / 1048576.0);
     protobuf_c_message_free_unpacked(&s->base, NULL);
     return 0;
 }

@@ -92,6 +92,7 @@ static void app_health(void *ctx, srv_app_health *out) {
     out->loaded_models = reg_loaded_count(a->reg);
     out->max_models = a->cfg->max_models;
     out->memory_bytes = (long long)reg_total_bytes(a->reg);
+    out->inference_host_bytes = (long long)reg_host_bytes(a->reg);
     out->n_gpus = 0;
     if (reg_ep(a->reg) == ORT_EP_CUDA)
         for (int i = 0; i < a->cfg->n_cuda_devices && i < SRV_MAX_GPUS; i++) {

@@ -77,6 +77,7 @@ static int v1_get_stats(void *app, srv_request *req, srv_response *resp) {
     out.loaded_avatars = h.loaded_models;
     out.max_avatars = h.max_models;
     out.memory_bytes = h.memory_bytes;
+    out.inference_host_bytes = h.inference_host_bytes;
     out.memory_budget_bytes = (int64_t)(req->server->cfg->max_memory_gb * 1073741824.0);
     out.serving = st.serving;
     Lipsync__V1__GpuStats gpus[SRV_MAX_GPUS], *gpu_ptrs[SRV_MAX_GPUS];

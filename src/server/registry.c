@@ -74,6 +74,17 @@ size_t reg_gpu_bytes(reg_registry *r, int dev) {
     return bytes;
 }
 
+size_t reg_host_bytes(reg_registry *r) {
+    size_t bytes = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n_models; i++) {
+        size_t b = r->models[i]->m ? ort_model_host_bytes(r->models[i]->m) : 0;
+        if (b > bytes) bytes = b;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return bytes;
+}
+
 void reg_destroy(reg_registry *r) {
     if (!r) return;
     for (int i = 0; i < r->n_entries; i++) {

@@ -29,6 +29,7 @@ typedef struct srv_app_health {
     int loaded_models;
     int max_models;
     long long memory_bytes;     /* held by loaded avatars and their models (GetStats) */
+    long long inference_host_bytes; /* ORT's shared CPU arena (reg_host_bytes) */
     int n_gpus;
     int gpu_ids[SRV_MAX_GPUS];
     float gpu_memory_used_gb[SRV_MAX_GPUS];

@@ -123,7 +123,10 @@ EOF
   grep -E "listening|warn|error" "$OUT/$1.log" | cut -c1-300 | tee -a "$OUT/summary.txt"
 }
 stop_server() {
-  $RUN $C stats >>"$OUT/e2e.txt" 2>&1
+  $RUN $C stats 2>&1 | tee -a "$OUT/e2e.txt" | grep -E "^(memory|inference)" | sed "s/^/$1: /" |
+    tee -a "$OUT/summary.txt"
+  [ "$PROVIDER" = cuda ] && echo "$1: GPU memory used $(nvidia-smi --query-gpu=memory.used \
+    --format=csv,noheader | tr '\n' ' ')(ORT's own count: e2e.txt, 'gpus')" | tee -a "$OUT/summary.txt"
   kill -TERM $PID; wait $PID; echo "lipsyncd ($1) exit $?" | tee -a "$OUT/summary.txt"
 }
 # bench_e2e AVATAR BATCH THREADS...: after a load that worked

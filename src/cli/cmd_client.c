@@ -304,6 +304,8 @@ static int do_stats(cli_conn *conn, const client_opts *o) {
            s->requests_failed, s->requests_rejected, s->workers_busy, s->workers, s->queue_length,
            s->queue_depth, s->loaded_avatars, s->max_avatars, (double)s->memory_bytes / 1048576.0,
            (double)s->memory_budget_bytes / 1048576.0, (double)s->inference_host_bytes / 1048576.0);
+    for (size_t i = 0; i < s->n_gpus; i++)
+        printf("inference (gpu %d): %.1f MiB\n", s->gpus[i]->gpu_id, (double)s->gpus[i]->memory_bytes / 1048576.0);
     protobuf_c_message_free_unpacked(&s->base, NULL);
     return 0;
 }

@@ -216,11 +216,15 @@ static grpc_status_code start(sctx *x, const Lipsync__V1__StreamConfig *c) {
     sc.realtime_delay = sc.lookahead + 7;
     sc.idle_detect = c->idle_detect;
     sc.queue_limit = cfg->stream_queue_limit;
-    /* Two batches at the scheduler, so that one session alone keeps a pipelined worker busy (one
-     * batch runs while the next is prepared), but at most half the queue: the other half holds
-     * finished frames while the client reads (a full queue of them drops the oldest, burst). */
-    sc.max_inflight = 2 * cfg->stream_max_batch;
-    if (sc.max_inflight > sc.queue_limit / 2) sc.max_inflight = sc.queue_limit / 2;
+    /* A pipelined scheduler: two batches (one runs while the next is prepared, so that one
+     * session alone keeps it busy), but at most half the queue: the other half holds finished
+     * frames while the client reads (a full queue of them drops the oldest, burst). */
+    if (sched_pipelined(x->sc)) {
+        int two = 2 * cfg->stream_max_batch;
+        if (two > sc.max_inflight) sc.max_inflight = two;
+        if (sc.max_inflight > sc.queue_limit / 2) sc.max_inflight = sc.queue_limit / 2;
+    }
+    if (sc.max_inflight > sc.queue_limit) sc.max_inflight = sc.queue_limit;
     if (!(x->s = sess_create(&sc, &err))) return fail_err(x, &err);
     sess_set_notify(x->s, on_ready, x->st);
     x->quality = c->jpeg_quality ? c->jpeg_quality : cfg->jpeg_quality;

@@ -342,5 +342,6 @@ void sched_stats_get(sched *s, sched_stats *out) {
     pthread_mutex_unlock(&s->mu);
 }
 
+int sched_pipelined(const sched *s) { return s->cfg.pipeline; }
 int sched_max_frame_w(const sched *s) { return s->cfg.max_frame_w; }
 int sched_max_frame_h(const sched *s) { return s->cfg.max_frame_h; }

@@ -71,7 +71,8 @@ typedef struct sched_stats {
     uint64_t runs, items;   /* UNet runs and frames they produced */
     uint64_t overlapped_runs; /* runs prepared while another ran (pipelined workers) */
     uint64_t max_batch_seen;
-    uint64_t queue_wait_ns; /* summed over items: submit -> batch start */
+    uint64_t queue_wait_ns; /* summed over items: submit -> taken by a worker (pipelined workers
+                               take a batch while the previous one still runs) */
     uint64_t run_ns;
     int sessions, queued;
 } sched_stats;
@@ -92,6 +93,7 @@ void sched_submit(sched *s, sched_job *job);
 int sched_cancel_owner(sched *s, void *owner, void (*fn)(sched_job *job, void *ctx), void *ctx);
 
 void sched_stats_get(sched *s, sched_stats *out);
+int sched_pipelined(const sched *s); /* 1 when its workers are pipelined (cfg.pipeline) */
 int sched_max_frame_w(const sched *s);
 int sched_max_frame_h(const sched *s);
 

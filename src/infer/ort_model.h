@@ -107,7 +107,8 @@ const char *ort_model_ep_desc(const ort_model *m); /* e.g. "cpu", "cuda:0 (EP-de
 size_t ort_model_device_bytes(const ort_model *m);
 
 /* Host memory the session's CPU arena holds ("TotalAllocated"). CPU sessions share the runtime's
- * one arena (ort_runtime.h), so this is then every CPU session's total, not this model's share. */
+ * one arena (ort_runtime.h), so for them this is every CPU session's total, not this model's
+ * share; a CUDA session's host arena is its own. */
 size_t ort_model_host_bytes(const ort_model *m);
 
 typedef struct {

@@ -27,21 +27,17 @@ static OrtLoggingLevel log_level(const char *name) {
  * UNets used at batch 8 by two workers held 6.7 GB against 3.6 GB for one, and at batch 25 a
  * 24 GB machine ran out of memory. Shared, the peak is that of the runs in progress at once,
  * whatever the number of models. Default arena settings (as a session's own arena). */
-static int register_cpu_arena(ort_runtime *rt, ls_err *err) {
+static void register_cpu_arena(ort_runtime *rt) {
     OrtMemoryInfo *mi = NULL;
     OrtStatus *st = rt->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &mi);
     if (!st) st = rt->api->CreateAndRegisterAllocator(rt->env, mi, NULL);
     /* ORT keeps one env per process: a second runtime gets the first's, whose arena is registered
      * already (ORT answers INVALID_ARGUMENT; its other causes, a non-CPU device or a bad arena
-     * setting, cannot occur with these arguments). */
-    if (st && rt->api->GetErrorCode(st) == ORT_INVALID_ARGUMENT) {
-        rt->api->ReleaseStatus(st);
-        st = NULL;
-    }
+     * setting, cannot occur with these arguments). Any other failure (out of memory) leaves each
+     * session its own arena, as ORT does by default. */
+    rt->shared_cpu_arena = !st || rt->api->GetErrorCode(st) == ORT_INVALID_ARGUMENT;
+    if (st) rt->api->ReleaseStatus(st);
     if (mi) rt->api->ReleaseMemoryInfo(mi);
-    if (ort_check(rt, st, err, "registering the shared CPU memory arena") != 0) return -1;
-    rt->shared_cpu_arena = 1;
-    return 0;
 }
 
 ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
@@ -89,10 +85,7 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
     if (ort_check(rt, rt->api->CreateEnv(log_level(getenv("LIPSYNC_ORT_LOG")), "lipsyncd", &rt->env), err,
                   "creating the ONNX Runtime environment") != 0)
         goto fail;
-    if (register_cpu_arena(rt, err) != 0) {
-        rt->api->ReleaseEnv(rt->env);
-        goto fail;
-    }
+    register_cpu_arena(rt);
     return rt;
 fail:
     dlclose(rt->lib);

@@ -9,7 +9,8 @@
  * The env holds one CPU memory arena that every CPU session of the runtime uses
  * (ort_runtime_shared_cpu_arena; ort_model.c asks for it per session): an arena keeps the peak
  * of the runs it served, so one per session would hold that peak once per loaded model. A second
- * runtime in the process shares the first's env (ORT has one per process), arena included.
+ * runtime in the process shares the first's env (ORT has one per process), arena included. If ORT
+ * cannot register it (out of memory), sessions keep arenas of their own.
  * Errors: LS_EIO (library missing or not ONNX Runtime), LS_EMODEL (too old, or ORT failed). */
 #ifndef LS_ORT_RUNTIME_H
 #define LS_ORT_RUNTIME_H

@@ -75,14 +75,17 @@ size_t reg_gpu_bytes(reg_registry *r, int dev) {
 }
 
 size_t reg_host_bytes(reg_registry *r) {
-    size_t bytes = 0;
+    size_t shared = 0, own = 0; /* the CPU sessions' one arena; CUDA sessions' host arenas */
+    int sharing = ort_runtime_shared_cpu_arena(r->rt);
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n_models; i++) {
-        size_t b = r->models[i]->m ? ort_model_host_bytes(r->models[i]->m) : 0;
-        if (b > bytes) bytes = b;
+        ort_model *m = r->models[i]->m;
+        size_t b = m ? ort_model_host_bytes(m) : 0;
+        if (sharing && m && ort_model_ep(m) == ORT_EP_CPU) shared = b > shared ? b : shared;
+        else own += b;
     }
     pthread_mutex_unlock(&r->mu);
-    return bytes;
+    return shared + own;
 }
 
 void reg_destroy(reg_registry *r) {

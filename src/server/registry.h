@@ -103,8 +103,9 @@ ort_ep_kind reg_ep(const reg_registry *r);      /* the provider in effect */
 bool reg_uint8_io(const reg_registry *r);       /* UNets wrapped for uint8 images, in effect */
 /* GPU memory ORT holds for the models placed on CUDA device `dev` (ort_model_device_bytes). */
 size_t reg_gpu_bytes(reg_registry *r, int dev);
-/* Host memory ORT's CPU arena holds: the largest ort_model_host_bytes of the loaded models (CPU
- * sessions share one arena, so each reports it whole); 0 when no model is loaded. */
+/* Host memory ORT's CPU arenas hold (ort_model_host_bytes): the arena the CPU sessions share
+ * (each reports it whole) plus each CUDA session's own; 0 when no model is loaded (the shared
+ * arena keeps its memory then, but no session is left to ask). */
 size_t reg_host_bytes(reg_registry *r);
 void reg_destroy(reg_registry *r);     /* after every lease is released and worker unbound */
 

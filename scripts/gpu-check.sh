@@ -126,7 +126,7 @@ stop_server() {
   $RUN $C stats 2>&1 | tee -a "$OUT/e2e.txt" | grep -E "^(memory|inference)" | sed "s/^/$1: /" |
     tee -a "$OUT/summary.txt"
   [ "$PROVIDER" = cuda ] && echo "$1: GPU memory used $(nvidia-smi --query-gpu=memory.used \
-    --format=csv,noheader | tr '\n' ' ')(ORT's own count: e2e.txt, 'gpus')" | tee -a "$OUT/summary.txt"
+    --format=csv,noheader | tr '\n' ' ')(ORT's own count: 'inference (gpu N)' above)" | tee -a "$OUT/summary.txt"
   kill -TERM $PID; wait $PID; echo "lipsyncd ($1) exit $?" | tee -a "$OUT/summary.txt"
 }
 # bench_e2e AVATAR BATCH THREADS...: after a load that worked
@@ -139,10 +139,11 @@ bench_e2e() {
       tee -a "$OUT/summary.txt"
   done
 }
-# stream_burst AVATAR N TAG: N concurrent live sessions of the speech, burst pacing; frames/s over
-# the wall time of the whole group, and the scheduler's runs as the last session saw them
+# stream_burst AVATAR N TAG [SUMMARY]: N concurrent live sessions of the speech, burst pacing;
+# frames/s over the wall time of the whole group and the scheduler's runs as the session that saw
+# the most reported them, to SUMMARY (default OUT/summary.txt)
 stream_burst() {
-  local av=$1 n=$2 tag=$3 pids=() t0 t1
+  local av=$1 n=$2 tag=$3 summary=${4:-$OUT/summary.txt} pids=() t0 t1
   t0=$(date +%s.%N)
   for i in $(seq "$n"); do
     timeout 150 $RUN $C stream --timeout-ms 140000 --avatar "$av" --audio "$ROOT/.gpu/speech.wav" \
@@ -154,10 +155,10 @@ stream_burst() {
   cat "$W"/stream_*.txt >>"$OUT/stream.txt"
   local frames runs
   frames=$(grep -ohE "frames: [0-9]+ received" "$W"/stream_*.txt | awk '{s += $2} END {print s + 0}')
-  runs=$(grep -ohE "runs [0-9]+ \([0-9]+ frames, [0-9]+ overlapped\)" "$W"/stream_*.txt | tail -1)
+  runs=$(grep -ohE "runs [0-9]+ \([0-9]+ frames, [0-9]+ overlapped\)" "$W"/stream_*.txt | sort -k2,2n | tail -1)
   echo "stream $tag, avatar $av, $n sessions: $($PY -c "import sys; f, s = int(sys.argv[1]), float(sys.argv[3]) - \
 float(sys.argv[2]); print('%d frames in %.2f s = %.1f frames/s' % (f, s, f / s))" "$frames" "$t0" "$t1");" \
-    "UNet $runs" | tee -a "$OUT/summary.txt"
+    "UNet $runs" | tee -a "$summary"
   rm -f "$W"/stream_*.txt
 }
 load() { $RUN $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" |
@@ -170,7 +171,7 @@ for av in gpu gpu16; do
 done
 for av in gpu gpu16; do
   load $av || continue
-  stream_burst $av 1 "warm-up (first use of the session path)" >/dev/null
+  stream_burst $av 1 "warm-up" "$OUT/stream.txt" >/dev/null
   for n in $SESSIONS; do stream_burst $av "$n" "default (pipelined with cuda) max_batch 8"; done
 done
 stop_server e2e
@@ -186,7 +187,7 @@ for variant in "serial false 8" "pipelined_b32 true 32"; do
   log "live sessions: the scheduler $1, stream.max_batch $3"
   start_server "stream_$1" false "$2" "$3"
   if load gpu; then
-    stream_burst gpu 1 "warm-up" >/dev/null
+    stream_burst gpu 1 "warm-up" "$OUT/stream.txt" >/dev/null
     for n in $SESSIONS; do stream_burst gpu "$n" "$1 max_batch $3"; done
   fi
   stop_server "stream_$1"

@@ -123,6 +123,38 @@ static void drain_all(stream_session *s, framelist *l) {
     drain(s, l);
 }
 
+/* Streams pcm through one session on sc in chunks of `chunk` samples (the ping-pong walk from
+ * `start`), flushes and collects every frame into got; st gets the session's statistics. The
+ * session is closed in every case (the caller destroys sc next); -1 after a failure, printed. */
+static int stream_all(sched *sc, const float *pcm, size_t n, size_t chunk, int start, framelist *got,
+                      sess_stats *st) {
+    ls_err err = {0};
+    sess_cfg c;
+    base_cfg(&c, sc);
+    c.idle_detect = 0;
+    c.start_frame = start;
+    c.queue_limit = 128;
+    stream_session *s = sess_create(&c, &err);
+    if (!s) return fprintf(stderr, "  session: %s\n", err.msg), -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += chunk) {
+        size_t k = n - i < chunk ? n - i : chunk;
+        if (sess_push_audio(s, pcm + i, k * sizeof(float), 0, &err) != 0) {
+            fprintf(stderr, "  push at %zu: %s\n", i, err.msg);
+            rc = -1;
+        }
+        drain(s, got);
+    }
+    if (rc == 0 && sess_flush(s, &err) != 0) {
+        fprintf(stderr, "  flush: %s\n", err.msg);
+        rc = -1;
+    }
+    if (rc == 0) drain_all(s, got);
+    sess_stats_get(s, st);
+    sess_close(s);
+    return rc;
+}
+
 static void identity_with_chunks(size_t chunk) {
     static float pcm[SR * 3];
     const size_t n = 36000; /* 2.25 s: 57 frames */
@@ -132,25 +164,11 @@ static void identity_with_chunks(size_t chunk) {
     ls_err err = {0};
     sched *sc = make_sched(4, 2000, 8, &err);
     CHECK(sc, "scheduler: %s", err.msg);
-    sess_cfg c;
-    base_cfg(&c, sc);
-    c.idle_detect = 0;
-    c.start_frame = 2;
-    c.queue_limit = 128;
-    stream_session *s = sess_create(&c, &err);
-    CHECK(s, "session: %s", err.msg);
     framelist got = {.bgr = stream_pixels};
-    for (size_t i = 0; i < n; i += chunk) {
-        size_t k = n - i < chunk ? n - i : chunk;
-        CHECK(sess_push_audio(s, pcm + i, k * sizeof(float), 0, &err) == 0, "push at %zu: %s", i, err.msg);
-        drain(s, &got);
-    }
-    CHECK(sess_flush(s, &err) == 0, "flush: %s", err.msg);
-    drain_all(s, &got);
-    sess_stats st;
-    sess_stats_get(s, &st);
-    sess_close(s);
+    sess_stats st = {0};
+    int rc = stream_all(sc, pcm, n, chunk, 2, &got, &st);
     sched_destroy(sc);
+    CHECK(rc == 0, "streamed");
     CHECK(st.dropped == 0, "no frame dropped (%llu)", (unsigned long long)st.dropped);
     CHECK(got.n == ref.n, "frame count at flush %zu equals the offline L %zu", got.n, ref.n);
     for (size_t i = 0; i < ref.n; i++) {
@@ -629,20 +647,13 @@ TEST(a_pipelined_worker_overlaps_runs_on_a_deep_queue) {
                      .max_frame_h = H, .pipeline = 1};
     sched *sc = sched_create(fx.unet, &cfg, &fx.lim, &err);
     CHECK(sc, "scheduler: %s", err.msg);
-    sess_cfg c;
-    base_cfg(&c, sc);
-    c.idle_detect = 0;
-    c.queue_limit = 128;
-    stream_session *s = sess_create(&c, &err);
-    CHECK(s, "session: %s", err.msg);
     framelist got = {.bgr = stream_pixels};
-    CHECK(sess_push_audio(s, pcm, n * sizeof(float), 0, &err) == 0, "push: %s", err.msg);
-    CHECK(sess_flush(s, &err) == 0, "flush: %s", err.msg);
-    drain_all(s, &got);
+    sess_stats st;
+    int rc = stream_all(sc, pcm, n, n, 0, &got, &st); /* all the audio in one push: a deep queue */
     sched_stats ss;
     sched_stats_get(sc, &ss);
-    sess_close(s);
     sched_destroy(sc);
+    CHECK(rc == 0, "streamed");
     CHECK(got.n == ref.n, "%zu frames of %zu", got.n, ref.n);
     for (size_t i = 0; i < ref.n && i < got.n; i++)
         CHECK(memcmp(got.bgr + i * W * H * 3, ref.bgr + i * W * H * 3, (size_t)W * H * 3) == 0,

@@ -11,3 +11,6 @@ add_dependencies(test_ort_affinity models)
 # The batch-size sweep (lipsync tune) on the demo UNet: figures per size, the best, list parsing.
 ls_add_c_test(test_ort_tune test_ort_tune.c)
 add_dependencies(test_ort_tune models)
+# The binding's device-tensor path (GPU copies, IoBinding) run against the CPU provider's EP device.
+ls_add_c_test(test_ort_device test_ort_device.c)
+add_dependencies(test_ort_device models)

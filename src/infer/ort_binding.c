@@ -42,7 +42,7 @@ struct ort_binding {
     /* Fixed batch N > 1 only: one N-item copy area for the last, partial chunk. */
     uint8_t *stage[NT_MAX];
     OrtValue *stage_views[NT_MAX];
-    device_side *dev;           /* NULL unless the model runs on CUDA through the EP-device API */
+    device_side *dev;           /* NULL unless the model has device memory (CUDA, EP-device API) */
     ls_err device_why;          /* why dev is NULL for a model on CUDA (empty otherwise) */
 };
 
@@ -80,6 +80,12 @@ static int make_views(ort_binding *b, const OrtMemoryInfo *mem, uint8_t *const *
     return 0;
 }
 
+/* Host <-> device copies of n tensors (all sources on one device, all destinations on another). */
+static OrtStatus *copy_tensors(const ort_model *m, const OrtValue *const *src, OrtValue *const *dst, size_t n) {
+    if (m->copy_tensors) return m->copy_tensors(src, dst, n);
+    return m->api->CopyTensors(ort_runtime_env(m->rt), src, dst, NULL, n);
+}
+
 static int device_create(ort_binding *b, ls_err *err) {
     const OrtApi *api = b->m->api;
     ort_runtime *rt = b->m->rt;
@@ -87,8 +93,7 @@ static int device_create(ort_binding *b, ls_err *err) {
     int nt = b->n_in + 1;
     if (!d) return ls_fail(err, LS_ENOMEM, "allocating a device binding");
     b->dev = d;
-    d->mem = api->EpDevice_MemoryInfo(b->m->ep_device, OrtDeviceMemoryType_DEFAULT);
-    if (!d->mem) return ls_fail(err, LS_EMODEL, "the CUDA provider reports no device memory");
+    d->mem = b->m->device_mem;
     if (ort_check(rt, api->GetSharedAllocator(ort_runtime_env(rt), d->mem, &d->alloc), err,
                   "getting the GPU allocator") != 0)
         return -1;
@@ -116,8 +121,7 @@ static int device_create(ort_binding *b, ls_err *err) {
         if (ort_check(rt, st, err, "binding device tensors") != 0) return -1;
     }
     /* One copy now, so that a provider without a data transfer shows here, not in every run. */
-    return ort_check(rt, api->CopyTensors(ort_runtime_env(rt), (const OrtValue *const *)b->views, d->views, NULL, 1),
-                     err, "copying to the GPU");
+    return ort_check(rt, copy_tensors(b->m, (const OrtValue *const *)b->views, d->views, 1), err, "copying to the GPU");
 }
 
 static void device_destroy(ort_binding *b) {
@@ -185,7 +189,8 @@ ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs
             if (make_view(b, b->mem, j, b->stage[j], b->chunk, &b->stage_views[j], err) != 0) goto fail;
         }
     }
-    if (m->ep_device && device_create(b, &b->device_why) != 0) {
+    if (!m->device_mem && m->device_note[0]) ls_fail(&b->device_why, LS_EMODEL, "%s", m->device_note);
+    if (m->device_mem && device_create(b, &b->device_why) != 0) {
         /* Device tensors are an optimisation: without them ORT copies host tensors itself. */
         device_destroy(b);
         b->dev = NULL;
@@ -233,14 +238,10 @@ static OrtStatus *run_bound(ort_binding *b, int k) {
 
 /* On the GPU: host inputs -> device view set k, run, device output -> host. */
 static OrtStatus *run_device(ort_binding *b, OrtValue **host, int k) {
-    const OrtApi *api = b->m->api;
-    device_side *d = b->dev;
-    OrtEnv *env = ort_runtime_env(b->m->rt);
-    int nt = b->n_in + 1;
-    OrtValue **dv = &d->views[k * nt];
-    OrtStatus *st = api->CopyTensors(env, (const OrtValue *const *)host, dv, NULL, (size_t)b->n_in);
+    OrtValue **dv = &b->dev->views[k * (b->n_in + 1)];
+    OrtStatus *st = copy_tensors(b->m, (const OrtValue *const *)host, dv, (size_t)b->n_in);
     if (!st) st = run_bound(b, k);
-    if (!st) st = api->CopyTensors(env, (const OrtValue *const *)&dv[b->n_in], &host[b->n_in], NULL, 1);
+    if (!st) st = copy_tensors(b->m, (const OrtValue *const *)&dv[b->n_in], &host[b->n_in], 1);
     return st;
 }
 

@@ -313,10 +313,13 @@ ort_model *ort_model_load(ort_runtime *rt, const char *path, ort_role role, cons
     }
     free(bytes);
     bytes = NULL;
+    const OrtEpDevice *dev = NULL;
     if (on_cuda && m->ep.api != ORT_CUDA_API_CLASSIC && !m->ep.host_tensors)
-        m->ep_device = ort_ep_cuda_device(rt, m->ep.device_id);
+        dev = ort_ep_cuda_device(rt, m->ep.device_id);
+    if (dev && !(m->device_mem = m->api->EpDevice_MemoryInfo(dev, OrtDeviceMemoryType_DEFAULT)))
+        snprintf(m->device_note, sizeof m->device_note, "the CUDA provider reports no device memory");
     /* What the session really does (ort_ep_append's rule): bindings follow it. */
-    m->ep.cuda_graph = m->ep_device && m->ep.cuda_graph != 0;
+    m->ep.cuda_graph = dev && m->ep.cuda_graph != 0;
     if (validate(m, err) != 0) goto fail;
     return m;
 fail:

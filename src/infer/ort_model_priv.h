@@ -36,7 +36,14 @@ struct ort_model {
     size_t file_bytes;
     char path[1024];
     ort_ep_cfg ep;                  /* the provider it runs on (provider_lib not kept) */
-    const OrtEpDevice *ep_device;   /* CUDA through the EP-device API: device tensors; else NULL */
+    /* CUDA through the EP-device API: the GPU's memory, where bindings keep device copies of their
+     * tensors (ort_binding.c); else NULL, with device_note saying why when the model is on CUDA. */
+    const OrtMemoryInfo *device_mem;
+    char device_note[96];
+    /* How bindings copy between host and device tensors: NULL = ORT's CopyTensors through the env
+     * (the provider's data transfer). Set by tests that run the device path on host memory, for
+     * which ORT registers no transfer. */
+    OrtStatus *(*copy_tensors)(const OrtValue *const *src, OrtValue *const *dst, size_t n);
     char ep_desc[128];
     _Atomic uint64_t runs, items, run_ns, failures;
     /* CUDA graphs: ORT replays a captured graph per graph id into the addresses it was captured

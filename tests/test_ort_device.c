@@ -1,0 +1,235 @@
+/* test_ort_device.c - the binding's device-tensor path (src/infer/ort_binding.c), without a GPU.
+ *
+ * On CUDA through the EP-device API a binding owns device copies of its tensors (from the EP
+ * device's shared allocator), one IoBinding per view set over them, and copies the inputs in and
+ * the output out around each run. CI has no GPU, so that code would only ever run on a lent one.
+ * Here it runs against the CPU provider's own EP device, which ORT lists beside any other: the
+ * same allocator lookup, the same CopyTensors and IoBinding calls, on memory that is host memory.
+ * The copies are done by memcpy here (ORT registers no transfer between host tensors) and counted.
+ * Every batch size, fixed-batch staging and the uint8-wrapped UNet must give the host path's output
+ * exactly (same kernels, same inputs: tolerance 0) and move exactly the batch's items; a resident
+ * run moves nothing. */
+#include "check.h"
+#include "common/err.h"
+#include "infer/ort_model_priv.h"
+#include "infer/ort_runtime.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ort_runtime *rt;
+static OrtMemoryInfo *device_mem; /* the CPU's, as the "device" memory */
+
+/* The memory info of the runtime's shared CPU arena (ort_runtime.h), standing in for a GPU's. */
+static OrtMemoryInfo *cpu_memory(void) {
+    const OrtApi *api = ort_runtime_api(rt);
+    OrtMemoryInfo *mem = NULL;
+    OrtStatus *st = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &mem);
+    if (st) {
+        fprintf(stderr, "  CreateCpuMemoryInfo: %s\n", api->GetErrorMessage(st));
+        api->ReleaseStatus(st);
+    }
+    return mem;
+}
+
+/* The device path's copies (ort_model.copy_tensors), as ORT's CPU data transfer would do them,
+ * counted in bytes_copied. */
+static size_t bytes_copied;
+
+static OrtStatus *copy_host_tensors(const OrtValue *const *src, OrtValue *const *dst, size_t n) {
+    const OrtApi *api = ort_runtime_api(rt);
+    for (size_t i = 0; i < n; i++) {
+        size_t a = 0, b = 0;
+        void *from = NULL, *to = NULL;
+        OrtStatus *st = api->GetTensorSizeInBytes(src[i], &a);
+        if (!st) st = api->GetTensorSizeInBytes(dst[i], &b);
+        if (!st) st = api->GetTensorMutableData((OrtValue *)src[i], &from);
+        if (!st) st = api->GetTensorMutableData(dst[i], &to);
+        if (st) return st;
+        if (a != b) return api->CreateStatus(ORT_INVALID_ARGUMENT, "copy between tensors of different sizes");
+        if (from == to) return api->CreateStatus(ORT_INVALID_ARGUMENT, "copy of a tensor onto itself");
+        memcpy(to, from, a);
+        bytes_copied += a;
+    }
+    return NULL;
+}
+
+/* Deterministic inputs: byte patterns for uint8 tensors, values in [0, 1) for float ones. Every
+ * item differs, so a run that read the wrong item or view set would give another output. */
+static void fill_inputs(ort_role role, int max_batch, void **in) {
+    int n_in = ORT_ROLE_SPECS[role].n_in;
+    uint32_t x = 12345;
+    for (int j = 0; j < n_in; j++) {
+        const tensor_spec *t = &ORT_ROLE_SPECS[role].in[j];
+        size_t n = (size_t)max_batch * ort_spec_elems(t);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1664525u + 1013904223u;
+            if (t->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8) ((uint8_t *)in[j])[i] = (uint8_t)(x >> 24);
+            else ((float *)in[j])[i] = (float)(x >> 8) / 16777216.0f;
+        }
+    }
+}
+
+typedef struct {
+    ort_model *m;
+    void *in[MAX_INPUTS];
+    void *out;
+    ort_binding *b;
+    size_t out_bytes; /* per item */
+} rig;
+
+static void rig_close(rig *r) {
+    ort_binding_destroy(r->b);
+    ort_model_destroy(r->m);
+    for (int j = 0; j < MAX_INPUTS; j++) free(r->in[j]);
+    free(r->out);
+}
+
+/* A model with max_batch items of inputs; with `device`, its bindings take the device path. On
+ * failure nothing is left open. */
+static int rig_open(rig *r, const char *name, int uint8_io, int max_batch, const OrtMemoryInfo *device, ls_err *e) {
+    memset(r, 0, sizeof *r);
+    ort_model_opts o = {.uint8_io = uint8_io};
+    ort_role role = strstr(name, "encoder") ? ORT_ROLE_ENCODER : ORT_ROLE_UNET;
+    if (!(r->m = ort_model_load(rt, check_model(name), role, &o, e))) return -1;
+    role = ort_model_role(r->m);
+    if (device) { /* what ort_model_load sets for a GPU; host memory and memcpy here */
+        r->m->device_mem = device;
+        r->m->copy_tensors = copy_host_tensors;
+    }
+    int ok = 1;
+    for (int j = 0; j < ORT_ROLE_SPECS[role].n_in; j++)
+        ok = ok && (r->in[j] = calloc((size_t)max_batch, ort_role_input_bytes(role, j))) != NULL;
+    r->out_bytes = ort_role_output_bytes(role);
+    ok = ok && (r->out = calloc((size_t)max_batch, r->out_bytes)) != NULL;
+    if (ok) fill_inputs(role, max_batch, r->in);
+    if (!ok || !(r->b = ort_binding_create(r->m, max_batch, r->in, r->out, e))) {
+        rig_close(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs `batch` items on both rigs (output cleared first) and compares the outputs byte for byte. */
+static int run_both(rig *host, rig *dev, int batch, char *why, size_t cap) {
+    ls_err e = {0};
+    memset(host->out, 0xAB, (size_t)batch * host->out_bytes);
+    memset(dev->out, 0xCD, (size_t)batch * dev->out_bytes);
+    if (ort_binding_run(host->b, batch, &e) != 0 || ort_binding_run(dev->b, batch, &e) != 0) {
+        snprintf(why, cap, "batch %d: %s", batch, e.msg);
+        return -1;
+    }
+    const uint8_t *a = host->out, *d = dev->out;
+    for (size_t i = 0; i < (size_t)batch * host->out_bytes; i++)
+        if (a[i] != d[i]) {
+            snprintf(why, cap, "batch %d: output byte %zu (item %zu) is %u on the host path, %u through the device",
+                     batch, i, i / host->out_bytes, a[i], d[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* Host path and device path of one model agree at every batch size, in a shuffled order (each
+ * size has its own view set and IoBinding, so a set bound to the wrong addresses shows). */
+static void check_model_agrees(const char *name, int uint8_io, int max_batch) {
+    rig host, dev;
+    ls_err e = {0};
+    int ok_host = rig_open(&host, name, uint8_io, max_batch, NULL, &e) == 0;
+    if (!ok_host) fprintf(stderr, "  host rig: %s\n", e.msg);
+    int ok_dev = ok_host && rig_open(&dev, name, uint8_io, max_batch, device_mem, &e) == 0;
+    if (ok_host && !ok_dev) fprintf(stderr, "  device rig: %s\n", e.msg);
+    char why[1024] = "";
+    int fail = !ok_host || !ok_dev;
+    if (!fail && (ort_binding_on_device(host.b) || !ort_binding_on_device(dev.b))) {
+        snprintf(why, sizeof why, "device path not taken: host %d, device %d ('%s')", ort_binding_on_device(host.b),
+                 ort_binding_on_device(dev.b), ort_binding_device_note(dev.b));
+        fail = 1;
+    }
+    static const int order[] = {3, 1, 4, 2, 4, 1};
+    size_t expect = 0, item_bytes = 0;
+    if (!fail) {
+        ort_role role = ort_model_role(dev.m);
+        for (int j = 0; j < ORT_ROLE_SPECS[role].n_in; j++) item_bytes += ort_role_input_bytes(role, j);
+        item_bytes += dev.out_bytes;
+    }
+    bytes_copied = 0;
+    for (size_t k = 0; !fail && k < sizeof order / sizeof *order; k++) {
+        fail = run_both(&host, &dev, order[k], why, sizeof why) != 0;
+        /* A fixed-batch model runs whole chunks: the last one is staged and padded. */
+        int chunk = ort_model_batch(dev.m), items = chunk ? (order[k] + chunk - 1) / chunk * chunk : order[k];
+        expect += (size_t)items * item_bytes;
+    }
+    if (!fail && bytes_copied != expect) {
+        snprintf(why, sizeof why, "%zu bytes copied to and from the device, expected %zu", bytes_copied, expect);
+        fail = 1;
+    }
+    ort_model_stats st = {0};
+    if (ok_dev) ort_model_stats_get(dev.m, &st);
+    if (ok_dev) rig_close(&dev);
+    if (ok_host) rig_close(&host);
+    CHECK(ok_host && ok_dev, "%s: both rigs open", name);
+    CHECK(!fail, "%s: %s", name, why);
+    CHECK(st.failures == 0 && st.runs > 0, "%s: %llu runs, %llu failures", name, (unsigned long long)st.runs,
+          (unsigned long long)st.failures);
+}
+
+TEST(encoder_through_device_tensors_equals_the_host_path) { check_model_agrees("demo_encoder.onnx", 0, 4); }
+
+TEST(fixed_batch_model_runs_whole_chunks_and_stages_the_last) {
+    /* demo_encoder_b2 takes exactly 2 items: batch 3 is a full chunk then a staged, padded one. */
+    check_model_agrees("demo_encoder_b2.onnx", 0, 4);
+}
+
+TEST(float_unet_through_device_tensors_equals_the_host_path) { check_model_agrees("unet328.onnx", 0, 4); }
+
+TEST(uint8_unet_through_device_tensors_equals_the_host_path) { check_model_agrees("unet328.onnx", 1, 4); }
+
+/* The resident run (bench_gpu's "model alone") runs a view set on what its device tensors already
+ * hold: no copy either way, not counted as a run (its time is), and the next normal run is as
+ * before. */
+TEST(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was) {
+    rig dev;
+    ls_err e = {0};
+    CHECK(rig_open(&dev, "demo_encoder.onnx", 0, 3, device_mem, &e) == 0, "%s", e.msg);
+    size_t bytes = 3 * dev.out_bytes;
+    uint8_t *first = malloc(bytes), *zero = calloc(1, bytes);
+    ort_model_stats before, after;
+    int ok = first && zero && ort_binding_run(dev.b, 3, &e) == 0;
+    if (ok) memcpy(first, dev.out, bytes), memset(dev.out, 0, bytes);
+    ort_model_stats_get(dev.m, &before);
+    bytes_copied = 0;
+    ok = ok && ort_binding_run_resident(dev.b, 3, &e) == 0 && ort_binding_run_resident(dev.b, 1, &e) == 0;
+    size_t resident_copied = bytes_copied;
+    int untouched = ok && !memcmp(dev.out, zero, bytes);
+    ort_model_stats_get(dev.m, &after);
+    ok = ok && ort_binding_run(dev.b, 3, &e) == 0;
+    int same = ok && !memcmp(first, dev.out, bytes);
+    free(first), free(zero);
+    rig_close(&dev);
+    CHECK(ok, "runs: %s", e.msg);
+    CHECK(resident_copied == 0 && untouched, "resident runs copied %zu bytes", resident_copied);
+    CHECK(after.runs == before.runs && after.items == before.items && after.run_ns > before.run_ns,
+          "runs %llu -> %llu, run time %llu -> %llu ns", (unsigned long long)before.runs,
+          (unsigned long long)after.runs, (unsigned long long)before.run_ns, (unsigned long long)after.run_ns);
+    CHECK(same, "batch 3 after resident runs equals the first run");
+}
+
+int main(void) {
+    ls_err e = {0};
+    rt = ort_runtime_create(NULL, &e);
+    if (!rt) {
+        fprintf(stderr, "runtime: %s\n", e.msg);
+        return 1;
+    }
+    if (!(device_mem = cpu_memory())) return 1;
+    RUN(encoder_through_device_tensors_equals_the_host_path);
+    RUN(fixed_batch_model_runs_whole_chunks_and_stages_the_last);
+    RUN(float_unet_through_device_tensors_equals_the_host_path);
+    RUN(uint8_unet_through_device_tensors_equals_the_host_path);
+    RUN(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was);
+    ort_runtime_api(rt)->ReleaseMemoryInfo(device_mem);
+    ort_runtime_destroy(rt);
+    return check_summary();
+}

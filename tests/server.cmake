@@ -10,3 +10,6 @@ set_tests_properties(server_grpc PROPERTIES TIMEOUT 300 ENVIRONMENT "no_proxy=*;
 # onnx.thread_affinity: which CPU each model thread gets (src/server/cpu_plan.h).
 ls_add_c_test(test_server_cpu_plan test_server_cpu_plan.c)
 target_link_libraries(test_server_cpu_plan PRIVATE lipsync_server)
+# Which GPU a new avatar goes to (registry state built by hand; no GPU needed).
+ls_add_c_test(test_registry_place test_registry_place.c)
+target_link_libraries(test_registry_place PRIVATE lipsync_server)

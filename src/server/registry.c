@@ -161,6 +161,7 @@ static reg_entry *entry_get(reg_registry *r, const char *id, ls_err *err) {
     snprintf(e->id, sizeof e->id, "%s", id);
     e->mcfg = mc;
     e->dir = dir;
+    e->device = -1;
     r->entries[r->n_entries++] = e;
     return e;
 }
@@ -201,6 +202,7 @@ static void entry_unload(reg_registry *r, reg_entry *e) {
     e->prepared = NULL;
     e->jpeg = NULL;
     e->unet = e->encoder = NULL;
+    e->device = -1;
     e->av_bytes = 0;
     e->state = ENTRY_UNLOADED;
     e->unload_pending = 0;
@@ -293,9 +295,10 @@ static int entry_load(reg_registry *r, reg_entry *e, ls_err *err) {
         e->jpeg = jpeg;
         e->av_bytes = avatar_bytes(av) + pipe_avcache_bytes(prepared) + pipe_jpeg_set_bytes(jpeg);
         r->total_bytes += e->av_bytes; /* entry_unload takes it back on failure */
-        int device = reg_model_place(r, e->mcfg);
-        if ((e->encoder = reg_model_acquire(r, av->encoder_path, ORT_ROLE_ENCODER, device, err)) &&
-            (e->unet = reg_model_acquire(r, av->unet_path, ORT_ROLE_UNET, device, err))) {
+        /* Placed before the models load (they drop the lock), so a concurrent load counts it. */
+        e->device = reg_model_place(r, e->mcfg);
+        if ((e->encoder = reg_model_acquire(r, av->encoder_path, ORT_ROLE_ENCODER, e->device, err)) &&
+            (e->unet = reg_model_acquire(r, av->unet_path, ORT_ROLE_UNET, e->device, err))) {
             r->total_bytes -= e->av_bytes; /* make_room asks whether it fits on top of the rest */
             int fits = make_room(r, e, err) == 0;
             r->total_bytes += e->av_bytes;

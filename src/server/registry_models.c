@@ -22,8 +22,8 @@ int reg_model_place(const reg_registry *r, const srv_model_cfg *mc) {
     int best = r->cfg.cuda_devices[0], best_n = -1;
     for (int d = 0; d < r->cfg.n_cuda_devices; d++) {
         int dev = r->cfg.cuda_devices[d], n = 0;
-        for (int i = 0; i < r->n_models; i++)
-            n += r->models[i]->device == dev && r->models[i]->role == ORT_ROLE_UNET && r->models[i]->avatar_refs > 0;
+        for (int i = 0; i < r->n_entries; i++)
+            n += r->entries[i]->state != ENTRY_UNLOADED && r->entries[i]->device == dev;
         if (best_n < 0 || n < best_n) best = dev, best_n = n;
     }
     return best;

@@ -30,6 +30,7 @@ struct reg_entry {
     struct pipe_avcache *prepared; /* built with av, outside the lock */
     struct pipe_jpeg_set *jpeg;
     reg_model *encoder, *unet;
+    int device;                /* GPU it was placed on while loading or loaded; -1: CPU or not yet */
     size_t av_bytes;               /* avatar + both caches */
     int refs;                  /* leases held */
     int unload_pending;
@@ -59,7 +60,8 @@ struct reg_registry {
 /* device: CUDA ordinal, or -1 for the CPU. */
 reg_model *reg_model_acquire(reg_registry *r, const char *path, ort_role role, int device, ls_err *err);
 /* Where a new avatar's models go: -1 (CPU) unless CUDA is configured (and the `models:` entry mc,
- * which may be NULL, does not say cpu); then the configured GPU with the fewest UNets in use. */
+ * which may be NULL, does not say cpu); then the configured GPU with the fewest avatars placed on
+ * it, loaded or still loading (so concurrent loads spread; the first listed on a tie). */
 int reg_model_place(const reg_registry *r, const srv_model_cfg *mc);
 void reg_model_release_avatar(reg_registry *r, reg_model *m);
 void reg_model_release_worker(reg_registry *r, reg_model *m);

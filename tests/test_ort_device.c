@@ -1,18 +1,11 @@
-/* test_ort_device.c - the binding's device-tensor path (src/infer/ort_binding.c), without a GPU.
- *
- * On CUDA through the EP-device API a binding owns device copies of its tensors (from the EP
- * device's shared allocator), one IoBinding per view set over them, and copies the inputs in and
- * the output out around each run. CI has no GPU, so that code would only ever run on a lent one.
- * Here it runs against the CPU provider's own EP device, which ORT lists beside any other: the
- * same allocator lookup, the same CopyTensors and IoBinding calls, on memory that is host memory.
- * The copies are done by memcpy here (ORT registers no transfer between host tensors) and counted.
- * Every batch size, fixed-batch staging and the uint8-wrapped UNet must give the host path's output
+/* test_ort_device.c - the binding's device-tensor path (src/infer/ort_binding.c), without a GPU:
+ * on host memory standing in for a GPU's (host_device.h): the allocator lookup, device views and
+ * IoBindings per batch size, the copies in and out (memcpy here, counted). Every batch size, fixed-batch staging and the uint8-wrapped UNet must give the host path's output
  * exactly (same kernels, same inputs: tolerance 0) and move exactly the batch's items; a resident
  * run moves nothing. */
 #include "check.h"
 #include "common/err.h"
-#include "infer/ort_model_priv.h"
-#include "infer/ort_runtime.h"
+#include "host_device.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -21,40 +14,6 @@
 
 static ort_runtime *rt;
 static OrtMemoryInfo *device_mem; /* the CPU's, as the "device" memory */
-
-/* The memory info of the runtime's shared CPU arena (ort_runtime.h), standing in for a GPU's. */
-static OrtMemoryInfo *cpu_memory(void) {
-    const OrtApi *api = ort_runtime_api(rt);
-    OrtMemoryInfo *mem = NULL;
-    OrtStatus *st = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &mem);
-    if (st) {
-        fprintf(stderr, "  CreateCpuMemoryInfo: %s\n", api->GetErrorMessage(st));
-        api->ReleaseStatus(st);
-    }
-    return mem;
-}
-
-/* The device path's copies (ort_model.copy_tensors), as ORT's CPU data transfer would do them,
- * counted in bytes_copied. */
-static size_t bytes_copied;
-
-static OrtStatus *copy_host_tensors(const OrtValue *const *src, OrtValue *const *dst, size_t n) {
-    const OrtApi *api = ort_runtime_api(rt);
-    for (size_t i = 0; i < n; i++) {
-        size_t a = 0, b = 0;
-        void *from = NULL, *to = NULL;
-        OrtStatus *st = api->GetTensorSizeInBytes(src[i], &a);
-        if (!st) st = api->GetTensorSizeInBytes(dst[i], &b);
-        if (!st) st = api->GetTensorMutableData((OrtValue *)src[i], &from);
-        if (!st) st = api->GetTensorMutableData(dst[i], &to);
-        if (st) return st;
-        if (a != b) return api->CreateStatus(ORT_INVALID_ARGUMENT, "copy between tensors of different sizes");
-        if (from == to) return api->CreateStatus(ORT_INVALID_ARGUMENT, "copy of a tensor onto itself");
-        memcpy(to, from, a);
-        bytes_copied += a;
-    }
-    return NULL;
-}
 
 /* Deterministic inputs: byte patterns for uint8 tensors, values in [0, 1) for float ones. Every
  * item differs, so a run that read the wrong item or view set would give another output. */
@@ -95,10 +54,7 @@ static int rig_open(rig *r, const char *name, int uint8_io, int max_batch, const
     ort_role role = strstr(name, "encoder") ? ORT_ROLE_ENCODER : ORT_ROLE_UNET;
     if (!(r->m = ort_model_load(rt, check_model(name), role, &o, e))) return -1;
     role = ort_model_role(r->m);
-    if (device) { /* what ort_model_load sets for a GPU; host memory and memcpy here */
-        r->m->device_mem = device;
-        r->m->copy_tensors = copy_host_tensors;
-    }
+    if (device) host_device_use(r->m, device);
     int ok = 1;
     for (int j = 0; j < ORT_ROLE_SPECS[role].n_in; j++)
         ok = ok && (r->in[j] = calloc((size_t)max_batch, ort_role_input_bytes(role, j))) != NULL;
@@ -154,15 +110,15 @@ static void check_model_agrees(const char *name, int uint8_io, int max_batch) {
         for (int j = 0; j < ORT_ROLE_SPECS[role].n_in; j++) item_bytes += ort_role_input_bytes(role, j);
         item_bytes += dev.out_bytes;
     }
-    bytes_copied = 0;
+    host_device_bytes = 0;
     for (size_t k = 0; !fail && k < sizeof order / sizeof *order; k++) {
         fail = run_both(&host, &dev, order[k], why, sizeof why) != 0;
         /* A fixed-batch model runs whole chunks: the last one is staged and padded. */
         int chunk = ort_model_batch(dev.m), items = chunk ? (order[k] + chunk - 1) / chunk * chunk : order[k];
         expect += (size_t)items * item_bytes;
     }
-    if (!fail && bytes_copied != expect) {
-        snprintf(why, sizeof why, "%zu bytes copied to and from the device, expected %zu", bytes_copied, expect);
+    if (!fail && host_device_bytes != expect) {
+        snprintf(why, sizeof why, "%zu bytes copied to and from the device, expected %zu", host_device_bytes, expect);
         fail = 1;
     }
     ort_model_stats st = {0};
@@ -199,9 +155,9 @@ TEST(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was) {
     int ok = first && zero && ort_binding_run(dev.b, 3, &e) == 0;
     if (ok) memcpy(first, dev.out, bytes), memset(dev.out, 0, bytes);
     ort_model_stats_get(dev.m, &before);
-    bytes_copied = 0;
+    host_device_bytes = 0;
     ok = ok && ort_binding_run_resident(dev.b, 3, &e) == 0 && ort_binding_run_resident(dev.b, 1, &e) == 0;
-    size_t resident_copied = bytes_copied;
+    size_t resident_copied = host_device_bytes;
     int untouched = ok && !memcmp(dev.out, zero, bytes);
     ort_model_stats_get(dev.m, &after);
     ok = ok && ort_binding_run(dev.b, 3, &e) == 0;
@@ -223,7 +179,7 @@ int main(void) {
         fprintf(stderr, "runtime: %s\n", e.msg);
         return 1;
     }
-    if (!(device_mem = cpu_memory())) return 1;
+    if (!(device_mem = host_device_memory(rt))) return 1;
     RUN(encoder_through_device_tensors_equals_the_host_path);
     RUN(fixed_batch_model_runs_whole_chunks_and_stages_the_last);
     RUN(float_unet_through_device_tensors_equals_the_host_path);

@@ -10,6 +10,7 @@
 
 #include "audio/mel.h"
 #include "avatar/avatar.h"
+#include "host_device.h"
 #include "infer/ort_model.h"
 #include "infer/ort_runtime.h"
 #include "pipeline/clip.h"
@@ -83,17 +84,28 @@ typedef struct {
     ort_runtime *rt;
     ort_model *enc, *unet;
     pipe_worker *w;
+    OrtMemoryInfo *device_mem; /* models on the device-tensor path (host_device.h), or NULL */
 } fixture;
 
-static int fixture_open_with(fixture *fx, const char *enc, const char *unet, int batch, int pipeline, int uint8_io) {
+enum { PIPELINED = 1, UINT8_IO = 2, DEVICE_TENSORS = 4 };
+
+/* A worker bound to the two models; flags: PIPELINED worker, UNet with UINT8_IO, both models on
+ * the DEVICE_TENSORS path (as on a GPU, host memory standing in). */
+static int fixture_open_with(fixture *fx, const char *enc, const char *unet, int batch, int flags) {
     ls_err err = {0};
     memset(fx, 0, sizeof *fx);
-    ort_model_opts mo = {.intra_threads = 1}, mu = {.intra_threads = 1, .uint8_io = uint8_io};
-    pipe_worker_cfg wc = {.max_batch = batch, .max_frame_w = 320, .max_frame_h = 240, .pipeline = pipeline};
+    ort_model_opts mo = {.intra_threads = 1}, mu = {.intra_threads = 1, .uint8_io = !!(flags & UINT8_IO)};
+    pipe_worker_cfg wc = {.max_batch = batch, .max_frame_w = 320, .max_frame_h = 240,
+                          .pipeline = !!(flags & PIPELINED)};
     if (!(fx->rt = ort_runtime_create(NULL, &err)) ||
         !(fx->enc = ort_model_load(fx->rt, build_path(enc), ORT_ROLE_ENCODER, &mo, &err)) ||
         !(fx->unet = ort_model_load(fx->rt, build_path(unet), ORT_ROLE_UNET, &mu, &err)) ||
-        !(fx->w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx->w, fx->enc, fx->unet, &err)) {
+        ((flags & DEVICE_TENSORS) && !(fx->device_mem = host_device_memory(fx->rt)))) {
+        fprintf(stderr, "  fixture: %s\n", err.msg);
+        return -1;
+    }
+    if (fx->device_mem) host_device_use(fx->enc, fx->device_mem), host_device_use(fx->unet, fx->device_mem);
+    if (!(fx->w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx->w, fx->enc, fx->unet, &err)) {
         fprintf(stderr, "  fixture: %s\n", err.msg);
         return -1;
     }
@@ -101,13 +113,14 @@ static int fixture_open_with(fixture *fx, const char *enc, const char *unet, int
 }
 
 static int fixture_open(fixture *fx, const char *enc, const char *unet, int batch) {
-    return fixture_open_with(fx, enc, unet, batch, 0, 0);
+    return fixture_open_with(fx, enc, unet, batch, 0);
 }
 
 static void fixture_close(fixture *fx) {
     pipe_worker_destroy(fx->w);
     ort_model_destroy(fx->unet);
     ort_model_destroy(fx->enc);
+    if (fx->device_mem) ort_runtime_api(fx->rt)->ReleaseMemoryInfo(fx->device_mem);
     ort_runtime_destroy(fx->rt);
 }
 
@@ -226,28 +239,34 @@ static int render_keep(fixture *fx, const float *pcm, size_t n, keep_sink *k, ls
 }
 
 /* A pipelined worker (UNet on the runner thread, two slot sets) gives the serial worker's frames,
- * byte for byte and in order, for float and uint8 UNets; a sink error stops it cleanly and the
- * worker renders again afterwards. */
+ * byte for byte and in order, for float and uint8 UNets, with host tensors and on the device-tensor
+ * path (two bindings, each with its device copies); a sink error stops it cleanly and the worker
+ * renders again afterwards. */
 TEST(pipelined_render_equals_serial) {
     size_t n;
     float *speech = golden_speech(&n); /* 13 frames: batches of 4, 4, 4, 1 */
     CHECK(speech && n == 10240, "golden speech");
     static keep_sink serial, piped;
-    for (int u8 = 0; u8 < 2; u8++) {
+    for (int v = 0; v < 4; v++) {
+        int u8 = v & 1, dev = v >> 1;
         fixture a, b;
         ls_err err = {0};
-        CHECK(fixture_open_with(&a, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, 0, u8) == 0, "serial");
-        CHECK(fixture_open_with(&b, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, 1, u8) == 0, "pipelined");
+        int flags = PIPELINED | (u8 ? UINT8_IO : 0) | (dev ? DEVICE_TENSORS : 0);
+        CHECK(fixture_open_with(&a, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, u8 ? UINT8_IO : 0) == 0,
+              "serial");
+        CHECK(fixture_open_with(&b, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, flags) == 0, "pipelined");
         CHECK(b.w->runner && !a.w->runner, "only the pipelined worker has a runner");
         int rs = render_keep(&a, speech, n, &serial, &err);
+        host_device_bytes = 0;
         int rp = render_keep(&b, speech, n, &piped, &err);
         CHECK(rs == 0 && rp == 0, "renders: %s", err.msg);
+        CHECK((host_device_bytes > 0) == dev, "device tensors %d: %zu bytes copied", dev, host_device_bytes);
         CHECK(serial.n == 13 && piped.n == 13, "13 frames each (%zu, %zu)", serial.n, piped.n);
         size_t differ = 0;
         for (size_t i = 0; i < serial.n; i++)
             differ += piped.index[i] != i || piped.avatar_frame[i] != serial.avatar_frame[i] ||
                       memcmp(piped.pix[i], serial.pix[i], sizeof piped.pix[i]) != 0;
-        CHECK(differ == 0, "uint8 %d: %zu frames differ from the serial render", u8, differ);
+        CHECK(differ == 0, "uint8 %d, device tensors %d: %zu frames differ from the serial render", u8, dev, differ);
         /* The frames differ from one another (the test would not see a stale slot otherwise). */
         CHECK(memcmp(serial.pix[0], serial.pix[5], sizeof serial.pix[0]) != 0, "frames differ");
         piped.fail_at = 6; /* in the second batch, while the third is running */
@@ -275,7 +294,7 @@ TEST(pipelined_render_stops_cleanly_while_a_batch_runs) {
     CHECK(speech && n == 10240, "golden speech");
     fixture fx;
     ls_err err = {0};
-    CHECK(fixture_open_with(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, 1, 0) == 0, "open");
+    CHECK(fixture_open_with(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, PIPELINED) == 0, "open");
     static float mel[4096 * MEL_BINS], feats[1024 * 512];
     size_t frames;
     CHECK(pipe_clip_features(fx.w, speech, n, mel, feats, &frames, &err) == 0, "features: %s", err.msg);
@@ -302,10 +321,10 @@ TEST(pipelined_render_stops_cleanly_while_a_batch_runs) {
     fixture_close(&fx);
 }
 
-static void warm_render_allocates_nothing(int pipeline) {
+static void warm_render_allocates_nothing(int flags) {
     fixture fx;
     size_t at_start = alloc_calls;
-    CHECK(fixture_open_with(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, pipeline, 0) == 0, "open");
+    CHECK(fixture_open_with(&fx, "models/demo_encoder.onnx", "models/demo_unet.onnx", 4, flags) == 0, "open");
     /* The counter works: creating the worker allocates through it. */
     CHECK(alloc_calls > at_start, "no allocation counted while creating the worker");
     const avatar *av = small_avatar();
@@ -326,12 +345,13 @@ static void warm_render_allocates_nothing(int pipeline) {
     size_t during = alloc_calls - before;
     fixture_close(&fx);
     CHECK(rc == 0, "render: %s", err.msg);
-    CHECK(during == 0, "pipeline %d: %zu allocations in 3 warm clips of %zu frames", pipeline, during, frames);
+    CHECK(during == 0, "flags %d: %zu allocations in 3 warm clips of %zu frames", flags, during, frames);
 }
 
 TEST(warm_render_allocates_nothing_in_our_code) {
     warm_render_allocates_nothing(0);
-    warm_render_allocates_nothing(1); /* 1 s of audio: 26 frames, batches of 4 overlapped */
+    warm_render_allocates_nothing(PIPELINED); /* 1 s of audio: 26 frames, batches of 4 overlapped */
+    warm_render_allocates_nothing(PIPELINED | UINT8_IO | DEVICE_TENSORS); /* as on a GPU */
 }
 
 int main(void) {

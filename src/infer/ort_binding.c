@@ -82,7 +82,7 @@ static int make_views(ort_binding *b, const OrtMemoryInfo *mem, uint8_t *const *
 
 /* Host <-> device copies of n tensors (all sources on one device, all destinations on another). */
 static OrtStatus *copy_tensors(const ort_model *m, const OrtValue *const *src, OrtValue *const *dst, size_t n) {
-    if (m->copy_tensors) return m->copy_tensors(src, dst, n);
+    if (m->copy_tensors) return m->copy_tensors(m->api, src, dst, n);
     return m->api->CopyTensors(ort_runtime_env(m->rt), src, dst, NULL, n);
 }
 

@@ -43,7 +43,7 @@ struct ort_model {
     /* How bindings copy between host and device tensors: NULL = ORT's CopyTensors through the env
      * (the provider's data transfer). Set by tests that run the device path on host memory, for
      * which ORT registers no transfer. */
-    OrtStatus *(*copy_tensors)(const OrtValue *const *src, OrtValue *const *dst, size_t n);
+    OrtStatus *(*copy_tensors)(const OrtApi *api, const OrtValue *const *src, OrtValue *const *dst, size_t n);
     char ep_desc[128];
     _Atomic uint64_t runs, items, run_ns, failures;
     /* CUDA graphs: ORT replays a captured graph per graph id into the addresses it was captured

@@ -121,12 +121,23 @@ static void check_model_agrees(const char *name, int uint8_io, int max_batch) {
         snprintf(why, sizeof why, "%zu bytes copied to and from the device, expected %zu", host_device_bytes, expect);
         fail = 1;
     }
+    /* The device copies are counted in the model's device memory while the binding lives. */
+    size_t held = 0, host_held = 0, released = 1;
     ort_model_stats st = {0};
-    if (ok_dev) ort_model_stats_get(dev.m, &st);
-    if (ok_dev) rig_close(&dev);
+    if (ok_dev) {
+        ort_model_stats_get(dev.m, &st);
+        held = ort_model_device_bytes(dev.m), host_held = ort_model_device_bytes(host.m);
+        ort_binding_destroy(dev.b);
+        dev.b = NULL;
+        released = ort_model_device_bytes(dev.m);
+        rig_close(&dev);
+    }
     if (ok_host) rig_close(&host);
     CHECK(ok_host && ok_dev, "%s: both rigs open", name);
     CHECK(!fail, "%s: %s", name, why);
+    CHECK(held == (size_t)max_batch * item_bytes && host_held == 0 && released == 0,
+          "%s: device bytes %zu while bound (expected %zu), %zu after, %zu for the host model", name, held,
+          (size_t)max_batch * item_bytes, released, host_held);
     CHECK(st.failures == 0 && st.runs > 0, "%s: %llu runs, %llu failures", name, (unsigned long long)st.runs,
           (unsigned long long)st.failures);
 }

@@ -25,6 +25,7 @@ typedef struct {
     OrtAllocator *alloc; /* ORT's shared allocator of the model's GPU (not ours to release) */
     const OrtMemoryInfo *mem;
     void *buf[NT_MAX];   /* device copies of the tensors, max_batch items each */
+    size_t bytes;        /* their total, counted in the model's bound_device_bytes */
     OrtValue **views;    /* like ort_binding.views, over buf */
     OrtIoBinding **iob;  /* one per view set */
     OrtRunOptions **ro;  /* one per view set: its CUDA graph id */
@@ -102,6 +103,8 @@ static int device_create(ort_binding *b, ls_err *err) {
         size_t bytes = (size_t)b->max_batch * item_bytes(b, j);
         if (!(d->buf[j] = d->alloc->Alloc(d->alloc, bytes)))
             return ls_fail(err, LS_ENOMEM, "allocating %zu bytes on GPU %d", bytes, b->m->ep.device_id);
+        d->bytes += bytes;
+        atomic_fetch_add(&b->m->bound_device_bytes, bytes);
     }
     d->views = calloc((size_t)(b->n_views * nt), sizeof *d->views);
     d->iob = calloc((size_t)b->n_views, sizeof *d->iob);
@@ -139,6 +142,7 @@ static void device_destroy(ort_binding *b) {
             if (d->views[i]) api->ReleaseValue(d->views[i]);
     for (int j = 0; j < nt; j++)
         if (d->buf[j]) d->alloc->Free(d->alloc, d->buf[j]);
+    atomic_fetch_sub(&b->m->bound_device_bytes, d->bytes);
     free(d->views);
     free(d->iob);
     free(d->ro);

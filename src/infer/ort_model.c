@@ -366,7 +366,8 @@ static size_t arena_bytes(const ort_model *m, const char *name, int device) {
 
 size_t ort_model_device_bytes(const ort_model *m) {
     /* "Cuda" is the name ORT's CUDA provider gives its device allocator. */
-    return m->ep.kind == ORT_EP_CUDA ? arena_bytes(m, "Cuda", m->ep.device_id) : 0;
+    size_t session = m->ep.kind == ORT_EP_CUDA ? arena_bytes(m, "Cuda", m->ep.device_id) : 0;
+    return session + atomic_load(&m->bound_device_bytes);
 }
 
 size_t ort_model_host_bytes(const ort_model *m) { return arena_bytes(m, "Cpu", 0); }

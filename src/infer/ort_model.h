@@ -102,8 +102,9 @@ ort_ep_kind ort_model_ep(const ort_model *m);
 int ort_model_device(const ort_model *m);          /* CUDA ordinal, -1 on the CPU */
 const char *ort_model_ep_desc(const ort_model *m); /* e.g. "cpu", "cuda:0 (EP-device API, ...)" */
 
-/* GPU memory ONNX Runtime's allocators hold for this model's session, from their statistics
- * ("TotalAllocated" of the session's device allocator); 0 on the CPU or when ORT keeps no stats. */
+/* GPU memory held for this model: what ONNX Runtime's allocator holds for its session, from its
+ * statistics ("TotalAllocated" of the session's device allocator; 0 when ORT keeps none), plus the
+ * device copies of the tensors of its live bindings (their exact sizes). 0 on the CPU. */
 size_t ort_model_device_bytes(const ort_model *m);
 
 /* Host memory the session's CPU arena holds ("TotalAllocated"). CPU sessions share the runtime's

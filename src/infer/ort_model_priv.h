@@ -44,6 +44,7 @@ struct ort_model {
      * (the provider's data transfer). Set by tests that run the device path on host memory, for
      * which ORT registers no transfer. */
     OrtStatus *(*copy_tensors)(const OrtApi *api, const OrtValue *const *src, OrtValue *const *dst, size_t n);
+    atomic_size_t bound_device_bytes; /* device copies held by this model's bindings */
     char ep_desc[128];
     _Atomic uint64_t runs, items, run_ns, failures;
     /* CUDA graphs: ORT replays a captured graph per graph id into the addresses it was captured

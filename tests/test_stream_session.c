@@ -4,10 +4,12 @@
  * share batches, admission and slow-consumer limits hold (also for a consumer that released the
  * frame it popped and then stopped), close mid-stream frees everything
  * (run under the sanitizer build), and realtime pacing against a fake clock. Every test runs
- * twice: with serial scheduler workers and with pipelined ones (stream_sched.h); pipelined
- * workers also overlap runs on a deep queue, and a job that cannot be prepared fails alone in
- * either. Demo models. */
+ * three times: with serial scheduler workers, with pipelined ones (stream_sched.h), and with
+ * pipelined ones whose UNet bindings take the device-tensor path as on a GPU (host_device.h; the
+ * offline reference stays on host tensors); pipelined workers also overlap runs on a deep queue,
+ * and a job that cannot be prepared fails alone in any. Demo models. */
 #include "check.h"
+#include "host_device.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -58,7 +60,7 @@ static struct {
     pipe_worker *w;
     sched_limits lim;
     avatar *av;
-    int pipeline;            /* the schedulers' workers are pipelined (the second pass) */
+    int pipeline;            /* the schedulers' workers are pipelined (second and third pass) */
 } fx;
 
 typedef struct { size_t n; int avatar_frame[MAXF]; uint8_t *bgr; } framelist;
@@ -664,6 +666,11 @@ TEST(a_pipelined_worker_overlaps_runs_on_a_deep_queue) {
            (unsigned long long)ss.overlapped_runs, (unsigned long long)ss.max_batch_seen);
 }
 
+/* After the third pass: its schedulers really ran the UNet through device copies. */
+TEST(the_device_pass_copied_through_the_device_tensors) {
+    CHECK(host_device_bytes > 0, "no bytes copied to or from the device tensors");
+}
+
 int main(void) {
     ls_err err = {0};
     ort_model_opts mo = {.intra_threads = 1};
@@ -677,8 +684,15 @@ int main(void) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return 1;
     }
-    for (fx.pipeline = 0; fx.pipeline <= 1; fx.pipeline++) {
-        printf("-- %s scheduler workers\n", fx.pipeline ? "pipelined" : "serial");
+    OrtMemoryInfo *device_mem = NULL;
+    for (int pass = 0; pass < 3; pass++) {
+        fx.pipeline = pass > 0;
+        if (pass == 2) { /* schedulers made from now on bind the UNet's device copies */
+            if (!(device_mem = host_device_memory(fx.rt))) return 1;
+            host_device_use(fx.unet, device_mem);
+            host_device_bytes = 0;
+        }
+        printf("-- %s scheduler workers\n", pass == 2 ? "pipelined, device tensors," : fx.pipeline ? "pipelined" : "serial");
         RUN(streamed_frames_equal_offline_10ms_chunks);
         RUN(streamed_frames_equal_offline_37ms_chunks);
         RUN(streamed_frames_equal_offline_1s_chunks);
@@ -694,11 +708,13 @@ int main(void) {
         RUN(realtime_pacing_fills_idle_and_keeps_25fps_on_a_fake_clock);
         RUN(a_job_that_cannot_be_prepared_fails_alone_and_its_batch_completes);
     }
+    RUN(the_device_pass_copied_through_the_device_tensors);
     RUN(a_pipelined_worker_overlaps_runs_on_a_deep_queue);
     pipe_worker_destroy(fx.w);
     encb_destroy(fx.eb);
     ort_model_destroy(fx.unet);
     ort_model_destroy(fx.enc);
+    if (device_mem) ort_runtime_api(fx.rt)->ReleaseMemoryInfo(device_mem);
     ort_runtime_destroy(fx.rt);
     sched_limits_destroy(&fx.lim);
     return check_summary();

@@ -7,10 +7,13 @@
 #include "common/err.h"
 #include "host_device.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static ort_runtime *rt;
 static OrtMemoryInfo *device_mem; /* the CPU's, as the "device" memory */
@@ -183,6 +186,84 @@ TEST(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was) {
     CHECK(same, "batch 3 after resident runs equals the first run");
 }
 
+/* ---- CUDA graph captures exclude all other GPU work (ort_runtime_gpu_lock) ------------------ */
+
+/* Copies that take a while and record how many were in flight at once; in the steady phase a
+ * copy waits (up to 2 s) for a copy of the other thread to be in flight too. */
+static atomic_int copies_in_flight, most_in_flight, steady_phase, met_in_steady_phase;
+
+static void sleep_us(long us) { nanosleep(&(struct timespec){us / 1000000, us % 1000000 * 1000}, NULL); }
+
+static OrtStatus *slow_copy(const OrtApi *api, const OrtValue *const *src, OrtValue *const *dst, size_t n) {
+    int now = atomic_fetch_add(&copies_in_flight, 1) + 1;
+    int seen = atomic_load(&most_in_flight);
+    while (now > seen && !atomic_compare_exchange_weak(&most_in_flight, &seen, now)) {}
+    if (atomic_load(&steady_phase) && !atomic_load(&met_in_steady_phase))
+        for (int i = 0; i < 20000 && !atomic_load(&met_in_steady_phase); i++) {
+            if (atomic_load(&copies_in_flight) >= 2) atomic_store(&met_in_steady_phase, 1);
+            else sleep_us(100);
+        }
+    sleep_us(1500);
+    OrtStatus *st = host_device_copy(api, src, dst, n);
+    atomic_fetch_sub(&copies_in_flight, 1);
+    return st;
+}
+
+typedef struct {
+    rig *r;
+    int runs;
+    pthread_barrier_t *start;
+    int failed;
+} runner_job;
+
+static void *run_rig(void *arg) {
+    runner_job *j = arg;
+    ls_err e = {0};
+    pthread_barrier_wait(j->start);
+    for (int i = 0; i < j->runs; i++) j->failed |= ort_binding_run(j->r->b, 1, &e) != 0;
+    return NULL;
+}
+
+/* Runs `a_runs` on rig a and `b_runs` on rig b at once, from two threads (a binding has one). */
+static int run_together(rig *a, int a_runs, rig *b, int b_runs) {
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    runner_job ja = {a, a_runs, &start, 0}, jb = {b, b_runs, &start, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, run_rig, &ja);
+    pthread_create(&tb, NULL, run_rig, &jb);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&start);
+    return ja.failed || jb.failed ? -1 : 0;
+}
+
+/* Model a replays CUDA graphs, model b does not (like the UNet and the encoder). While a's view
+ * set is in its first runs (when ORT's provider captures), nothing else touches the device: no
+ * copy of b overlaps a's. Afterwards a's runs hold the lock shared, so b's copies overlap them. */
+TEST(graph_capture_runs_exclude_other_gpu_work_until_warm) {
+    rig a, b;
+    ls_err e = {0};
+    CHECK(rig_open(&a, "demo_encoder.onnx", 0, 2, device_mem, &e) == 0, "rig a: %s", e.msg);
+    if (rig_open(&b, "demo_encoder.onnx", 0, 2, device_mem, &e) != 0) {
+        rig_close(&a);
+        CHECK(0, "rig b: %s", e.msg);
+    }
+    a.m->ep.cuda_graph = 1; /* what ort_model_load keeps for a UNet on CUDA with graphs */
+    a.m->copy_tensors = b.m->copy_tensors = slow_copy;
+    atomic_store(&most_in_flight, 0), atomic_store(&steady_phase, 0), atomic_store(&met_in_steady_phase, 0);
+    int rc1 = run_together(&a, 3, &b, 12); /* a's three runs of batch 1 may capture */
+    int capture_most = atomic_load(&most_in_flight);
+    atomic_store(&steady_phase, 1);
+    int rc2 = run_together(&a, 3, &b, 3);
+    int met = atomic_load(&met_in_steady_phase);
+    rig_close(&a);
+    rig_close(&b);
+    CHECK(rc1 == 0 && rc2 == 0, "runs failed");
+    CHECK(capture_most == 1, "%d copies in flight at once while a graph could be captured", capture_most);
+    CHECK(met, "no two copies in flight at once after the capture runs (the lock stayed exclusive)");
+}
+
 int main(void) {
     ls_err e = {0};
     rt = ort_runtime_create(NULL, &e);
@@ -196,6 +277,7 @@ int main(void) {
     RUN(float_unet_through_device_tensors_equals_the_host_path);
     RUN(uint8_unet_through_device_tensors_equals_the_host_path);
     RUN(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was);
+    RUN(graph_capture_runs_exclude_other_gpu_work_until_warm);
     ort_runtime_api(rt)->ReleaseMemoryInfo(device_mem);
     ort_runtime_destroy(rt);
     return check_summary();

@@ -10,7 +10,13 @@
  * bound to them. A run copies the host inputs in (CopyTensors, through the provider's own data
  * transfer), runs with the IoBinding, and copies the output out. The device addresses of a batch
  * size never change, which is what CUDA graph replay requires (graph id = the view index + 1).
- * CUDA through the classic options has no device tensors: Run() on host views, ORT copies. */
+ * CUDA through the classic options has no device tensors: Run() on host views, ORT copies.
+ *
+ * GPU work holds the runtime's GPU lock (ort_runtime.h): shared, except the runs that may capture
+ * a CUDA graph, which hold it alone. ORT's CUDA provider keeps captured graphs per thread and
+ * captures a graph id on its third run on a thread (two regular runs first); a binding runs on
+ * one thread (its worker's, or the worker's runner), so its first GRAPH_WARMUP_RUNS runs of each
+ * view set are the ones that may capture. */
 #include "infer/ort_model_priv.h"
 
 #include <stdio.h>
@@ -20,6 +26,7 @@
 
 #define MAX_BATCH_LIMIT 4096
 #define NT_MAX (MAX_INPUTS + 1)
+#define GRAPH_WARMUP_RUNS 3 /* ORT: min_num_runs_before_cuda_graph_capture_ (2), then the capture */
 
 typedef struct {
     OrtAllocator *alloc; /* ORT's shared allocator of the model's GPU (not ours to release) */
@@ -29,6 +36,7 @@ typedef struct {
     OrtValue **views;    /* like ort_binding.views, over buf */
     OrtIoBinding **iob;  /* one per view set */
     OrtRunOptions **ro;  /* one per view set: its CUDA graph id */
+    int *warm_runs;      /* per view set: runs so far, counted up to GRAPH_WARMUP_RUNS */
 } device_side;
 
 struct ort_binding {
@@ -109,7 +117,8 @@ static int device_create(ort_binding *b, ls_err *err) {
     d->views = calloc((size_t)(b->n_views * nt), sizeof *d->views);
     d->iob = calloc((size_t)b->n_views, sizeof *d->iob);
     d->ro = calloc((size_t)b->n_views, sizeof *d->ro);
-    if (!d->views || !d->iob || !d->ro) return ls_fail(err, LS_ENOMEM, "allocating device views");
+    d->warm_runs = calloc((size_t)b->n_views, sizeof *d->warm_runs);
+    if (!d->views || !d->iob || !d->ro || !d->warm_runs) return ls_fail(err, LS_ENOMEM, "allocating device views");
     if (make_views(b, d->mem, (uint8_t *const *)d->buf, d->views, err) != 0) return -1;
     const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
     int first_id = atomic_fetch_add(&b->m->bindings_made, 1) * MAX_BATCH_LIMIT + 1;
@@ -133,6 +142,7 @@ static void device_destroy(ort_binding *b) {
     b->dev = NULL;
     const OrtApi *api = b->m->api;
     int nt = b->n_in + 1;
+    ort_runtime_gpu_lock(b->m->rt, 0);
     for (int k = 0; k < b->n_views; k++) {
         if (d->iob && d->iob[k]) api->ReleaseIoBinding(d->iob[k]);
         if (d->ro && d->ro[k]) api->ReleaseRunOptions(d->ro[k]);
@@ -143,9 +153,11 @@ static void device_destroy(ort_binding *b) {
     for (int j = 0; j < nt; j++)
         if (d->buf[j]) d->alloc->Free(d->alloc, d->buf[j]);
     atomic_fetch_sub(&b->m->bound_device_bytes, d->bytes);
+    ort_runtime_gpu_unlock(b->m->rt);
     free(d->views);
     free(d->iob);
     free(d->ro);
+    free(d->warm_runs);
     free(d);
 }
 
@@ -194,10 +206,11 @@ ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs
         }
     }
     if (!m->device_mem && m->device_note[0]) ls_fail(&b->device_why, LS_EMODEL, "%s", m->device_note);
-    if (m->device_mem && device_create(b, &b->device_why) != 0) {
-        /* Device tensors are an optimisation: without them ORT copies host tensors itself. */
-        device_destroy(b);
-        b->dev = NULL;
+    if (m->device_mem) {
+        ort_runtime_gpu_lock(m->rt, 0);
+        int rc = device_create(b, &b->device_why);
+        ort_runtime_gpu_unlock(m->rt);
+        if (rc != 0) device_destroy(b); /* an optimisation: without it ORT copies host tensors itself */
     }
     return b;
 fail:
@@ -249,15 +262,33 @@ static OrtStatus *run_device(ort_binding *b, OrtValue **host, int k) {
     return st;
 }
 
+/* Takes the GPU lock for a run on view set k, if the model is on a GPU: alone while the set may
+ * still capture a CUDA graph (its first successful runs). Returns what gpu_leave needs: -1 (no
+ * lock), 0 (shared), 1 (alone). */
+static int gpu_enter(ort_binding *b, int k) {
+    if (!b->dev && b->m->ep.kind != ORT_EP_CUDA) return -1;
+    int alone = b->dev && b->m->ep.cuda_graph > 0 && b->dev->warm_runs[k] < GRAPH_WARMUP_RUNS;
+    ort_runtime_gpu_lock(b->m->rt, alone);
+    return alone;
+}
+
+static void gpu_leave(ort_binding *b, int k, int held, const OrtStatus *st) {
+    if (held < 0) return;
+    if (!st && b->dev && b->dev->warm_runs[k] < GRAPH_WARMUP_RUNS) b->dev->warm_runs[k]++;
+    ort_runtime_gpu_unlock(b->m->rt);
+}
+
 /* One run over host views[0 .. n_in-1] -> views[n_in]; k is the view set (device side). */
 static int run_views(ort_binding *b, OrtValue **views, int k, ls_err *err) {
     const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
     const char *in_names[MAX_INPUTS];
     for (int j = 0; j < b->n_in; j++) in_names[j] = s->in[j].name;
     uint64_t t0 = now_ns();
+    int held = gpu_enter(b, k);
     OrtStatus *st = b->dev ? run_device(b, views, k)
                            : b->m->api->Run(b->m->session, NULL, in_names, (const OrtValue *const *)views,
                                             (size_t)b->n_in, &s->out.name, 1, &views[b->n_in]);
+    gpu_leave(b, k, held, st);
     atomic_fetch_add(&b->m->run_ns, now_ns() - t0);
     if (!st) return 0;
     char what[1300];
@@ -268,7 +299,9 @@ static int run_views(ort_binding *b, OrtValue **views, int k, ls_err *err) {
 int ort_binding_run_resident(ort_binding *b, int batch, ls_err *err) {
     if (!b || !b->dev || b->chunk || batch < 1 || batch > b->max_batch) return ort_binding_run(b, batch, err);
     uint64_t t0 = now_ns();
+    int held = gpu_enter(b, batch - 1);
     OrtStatus *st = run_bound(b, batch - 1);
+    gpu_leave(b, batch - 1, held, st);
     atomic_fetch_add(&b->m->run_ns, now_ns() - t0);
     return ort_check(b->m->rt, st, err, "running on device-resident tensors");
 }

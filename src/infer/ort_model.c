@@ -194,8 +194,11 @@ static int open_session(ort_model *m, const char *file, const void *bytes, size_
     if (!st && (!o->ep || o->ep->kind == ORT_EP_CPU) && ort_runtime_shared_cpu_arena(m->rt))
         st = api->AddSessionConfigEntry(so, "session.use_env_allocators", "1");
     if (!st && save_to) st = api->SetOptimizedModelFilePath(so, save_to);
+    int gpu = o->ep && o->ep->kind == ORT_EP_CUDA; /* loading allocates on the GPU: not during a capture */
+    if (gpu) ort_runtime_gpu_lock(m->rt, 0);
     if (!st && bytes) st = api->CreateSessionFromArray(ort_runtime_env(m->rt), bytes, n_bytes, so, &m->session);
     else if (!st) st = api->CreateSession(ort_runtime_env(m->rt), file, so, &m->session);
+    if (gpu) ort_runtime_gpu_unlock(m->rt);
     api->ReleaseSessionOptions(so);
     *status = st;
     return 0;
@@ -330,7 +333,12 @@ fail:
 
 void ort_model_destroy(ort_model *m) {
     if (!m) return;
-    if (m->session) m->api->ReleaseSession(m->session);
+    if (m->session) {
+        int gpu = m->ep.kind == ORT_EP_CUDA;
+        if (gpu) ort_runtime_gpu_lock(m->rt, 0);
+        m->api->ReleaseSession(m->session);
+        if (gpu) ort_runtime_gpu_unlock(m->rt);
+    }
     pthread_mutex_destroy(&m->graph_mu);
     free(m);
 }

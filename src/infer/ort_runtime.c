@@ -52,6 +52,11 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
     }
     snprintf(rt->path, sizeof rt->path, "%s", path);
     pthread_mutex_init(&rt->ep_mu, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&rt->gpu_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     /* RTLD_LOCAL: ORT's symbols stay out of the global namespace (it bundles protobuf etc.). */
     rt->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!rt->lib) {
@@ -59,6 +64,7 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
         ls_fail(err, LS_EIO, "cannot open ONNX Runtime library '%s' (set LIPSYNC_ORT_LIBRARY): %s", path,
                 why ? why : "unknown reason");
         pthread_mutex_destroy(&rt->ep_mu);
+        pthread_rwlock_destroy(&rt->gpu_lock);
         free(rt);
         return NULL;
     }
@@ -90,14 +96,23 @@ ort_runtime *ort_runtime_create(const char *lib_path, ls_err *err) {
 fail:
     dlclose(rt->lib);
     pthread_mutex_destroy(&rt->ep_mu);
+    pthread_rwlock_destroy(&rt->gpu_lock);
     free(rt);
     return NULL;
 }
+
+void ort_runtime_gpu_lock(ort_runtime *rt, int exclusive) {
+    if (exclusive) pthread_rwlock_wrlock(&rt->gpu_lock);
+    else pthread_rwlock_rdlock(&rt->gpu_lock);
+}
+
+void ort_runtime_gpu_unlock(ort_runtime *rt) { pthread_rwlock_unlock(&rt->gpu_lock); }
 
 void ort_runtime_destroy(ort_runtime *rt) {
     if (!rt) return;
     if (rt->env) rt->api->ReleaseEnv(rt->env);
     pthread_mutex_destroy(&rt->ep_mu);
+    pthread_rwlock_destroy(&rt->gpu_lock);
     /* No dlclose: ONNX Runtime keeps process-wide singletons (allocators, logging) that it frees
      * only at exit; unmapping the library orphans them (LeakSanitizer reports them) and a later
      * dlopen would re-run its static initialisers. The handle's reference just stays counted. */

@@ -31,6 +31,16 @@ const char *ort_runtime_version(const ort_runtime *rt);   /* e.g. "1.29.0" */
 const char *ort_runtime_library(const ort_runtime *rt);   /* the path that was opened */
 int ort_runtime_shared_cpu_arena(const ort_runtime *rt);  /* 1 when the env's CPU arena exists */
 
+/* Work on a GPU, around CUDA graph captures (ort_model.c, ort_binding.c). ORT's CUDA provider
+ * captures a graph with cudaStreamCaptureModeGlobal: while one thread captures, a CUDA call such as
+ * cudaMalloc or a synchronous copy from any other thread of the process fails (error 900) and
+ * spoils the capture. So every ORT call that may touch a GPU (creating or releasing a CUDA session,
+ * device tensors, copies, runs) holds this lock shared, and a run that may capture holds it alone.
+ * Writers go first, so a capture is not starved by steady traffic. Not recursive: hold it around
+ * one ORT call at a time. */
+void ort_runtime_gpu_lock(ort_runtime *rt, int exclusive);
+void ort_runtime_gpu_unlock(ort_runtime *rt);
+
 /* Turns an ORT status into an ls_err: NULL status -> returns 0. Otherwise fills err with
  * "<what>: <ORT message>" and a code from ORT's (ORT_NO_SUCHFILE -> LS_ENOTFOUND,
  * ORT_INVALID_PROTOBUF -> LS_EFORMAT, anything else -> LS_EMODEL), releases the status, returns -1. */

@@ -28,6 +28,7 @@ struct ort_runtime {
     const OrtEpDevice *cuda_devices[ORT_MAX_CUDA_DEVICES]; /* by CUDA ordinal (EP-device API) */
     int n_cuda_devices;
     char cuda_error[768];
+    pthread_rwlock_t gpu_lock; /* ort_runtime_gpu_lock (ort_runtime.h) */
 };
 
 #endif

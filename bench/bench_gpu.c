@@ -3,7 +3,8 @@
  *
  *   bench_gpu --unet FP32.onnx [--unet-fp16 FP16.onnx] [--avatar DIR --encoder ENC.onnx --audio WAV]
  *             [--device N] [--batches 1,8,25] [--repeats N] [--provider cuda|cpu] [--json OUT]
- *             [--api auto|ep_device|classic] [--host-tensors 1] [--probe STEP --encoder ENC.onnx]
+ *             [--api auto|ep_device|classic] [--host-tensors 1] [--uint8 0] [--graphs 0]
+ *             [--probe STEP --encoder ENC.onnx]
  *
  * --probe runs one small step and exits 0 when it worked (encoder | unet | unet_u8 | both |
  * graphs): scripts/gpu-check.sh runs each in its own process, so that a crash inside ONNX Runtime
@@ -17,6 +18,9 @@
  * (the encoder on the CPU), run through (a) the CPU fp32 model, (b) CUDA fp32 with TF32 off,
  * (c) CUDA fp32 uint8 I/O, (d) CUDA fp16. Reports max |a-b|, bytes where (c) differs from the CPU
  * float path converted as paste.c does, and the PSNR of (d) against (b) on the 320x320 x 255 output.
+ * Order: the settings without CUDA graphs, the accuracy, then the settings with graphs (riskiest
+ * last); --uint8 0 / --graphs 0 leave out what a probe showed failing. Output is line-buffered and
+ * the JSON rewritten after each part, so a crash keeps what came before.
  * Not a test: figures depend on the machine. --provider cpu runs the same code on the CPU (to check
  * the program itself on a machine without a GPU). */
 #include <cjson/cJSON.h>
@@ -43,6 +47,7 @@
 typedef struct {
     const char *unet, *unet16, *avatar, *encoder, *audio, *json, *probe;
     int device, repeats, n_batches, batches[MAX_BATCHES], host_tensors;
+    int uint8, graphs; /* 0: leave out the uint8 I/O / CUDA-graph settings */
     ort_ep_kind provider;
     ort_cuda_api api;
 } options;
@@ -242,16 +247,18 @@ static cJSON *accuracy(ort_runtime *rt, const options *o, ls_err *err) {
     cpu = malloc(n_out * sizeof *cpu), gpu = malloc(n_out * sizeof *gpu), half = malloc(n_out * sizeof *half);
     u8 = malloc(n_out);
     if (!cpu || !gpu || !half || !u8) goto done;
-    ort_ep_cfg on_cpu = {.kind = ORT_EP_CPU}, strict = ep_of(o, 0, 0);
+    /* TF32 off, except through the classic options, which cannot say so (ORT's default then). */
+    int classic = o->api == ORT_CUDA_API_CLASSIC;
+    ort_ep_cfg on_cpu = {.kind = ORT_EP_CPU}, strict = ep_of(o, 0, classic ? -1 : 0);
     if (run_real(rt, o->unet, &on_cpu, 0, &ri, cpu, err) || run_real(rt, o->unet, &strict, 0, &ri, gpu, err) ||
-        run_real(rt, o->unet, &strict, 1, &ri, u8, err))
+        (o->uint8 && run_real(rt, o->unet, &strict, 1, &ri, u8, err)))
         goto done;
     double max_diff = 0;
     for (size_t i = 0; i < n_out; i++) max_diff = fmax(max_diff, fabs((double)cpu[i] - (double)gpu[i]));
     /* The uint8 path against the CPU float path converted by paste.c (crop[4:324, 4:324]). */
     long differ = 0;
     int worst = 0;
-    for (int f = 0; f < ri.n; f++) {
+    for (int f = 0; f < ri.n && o->uint8; f++) {
         memcpy(crop, ri.crops + (size_t)f * PREP_CROP_BYTES, PREP_CROP_BYTES);
         paste_pred_to_crop(cpu + (size_t)f * ORT_UNET_OUT_ELEMS, crop);
         const uint8_t *g = u8 + (size_t)f * ORT_UNET_OUT_ELEMS;
@@ -263,14 +270,18 @@ static cJSON *accuracy(ort_runtime *rt, const options *o, ls_err *err) {
                 worst = d > worst ? d : worst;
             }
     }
-    printf("accuracy on %d real frames: %s fp32 (TF32 off) vs CPU max |diff| %.3g; uint8 I/O vs CPU: %ld of "
-           "%zu bytes differ (max %d)\n", ri.n, ort_ep_kind_name(o->provider), max_diff, differ, n_out, worst);
+    printf("accuracy on %d real frames: %s fp32 (TF32 %s) vs CPU max |diff| %.3g; uint8 I/O vs CPU: ", ri.n,
+           ort_ep_kind_name(o->provider), classic ? "default" : "off", max_diff);
+    if (o->uint8) printf("%ld of %zu bytes differ (max %d)\n", differ, n_out, worst);
+    else printf("not run (--uint8 0)\n");
     res = cJSON_CreateObject();
     cJSON_AddNumberToObject(res, "frames", ri.n);
     cJSON_AddNumberToObject(res, "fp32_cuda_vs_cpu_max_abs", max_diff);
-    cJSON_AddNumberToObject(res, "u8_bytes_differing", (double)differ);
-    cJSON_AddNumberToObject(res, "u8_bytes_total", (double)n_out);
-    cJSON_AddNumberToObject(res, "u8_max_byte_diff", worst);
+    if (o->uint8) {
+        cJSON_AddNumberToObject(res, "u8_bytes_differing", (double)differ);
+        cJSON_AddNumberToObject(res, "u8_bytes_total", (double)n_out);
+        cJSON_AddNumberToObject(res, "u8_max_byte_diff", worst);
+    }
     if (o->unet16) {
         if (run_real(rt, o->unet16, &strict, 0, &ri, half, err) != 0) {
             cJSON_Delete(res);
@@ -343,6 +354,16 @@ done:
     return rc;
 }
 
+/* Writes the results so far to `path` (replacing what an earlier part wrote). */
+static int write_json(const cJSON *root, const char *path) {
+    char *text = cJSON_Print(root);
+    FILE *f = fopen(path, "w");
+    int rc = f && text && fputs(text, f) >= 0 ? 0 : -1;
+    if (f && fclose(f) != 0) rc = -1;
+    free(text);
+    return rc;
+}
+
 static int parse_batches(const char *s, options *o) {
     o->n_batches = 0;
     for (char *end; *s && o->n_batches < MAX_BATCHES; s = *end ? end + 1 : end) {
@@ -354,7 +375,9 @@ static int parse_batches(const char *s, options *o) {
 }
 
 int main(int argc, char **argv) {
-    options o = {.repeats = 20, .n_batches = 3, .batches = {1, 8, 25}, .provider = ORT_EP_CUDA};
+    options o = {.repeats = 20, .n_batches = 3, .batches = {1, 8, 25}, .provider = ORT_EP_CUDA,
+                 .uint8 = 1, .graphs = 1};
+    setvbuf(stdout, NULL, _IOLBF, 0); /* into a file on the GPU machine: a crash keeps what was printed */
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--unet")) o.unet = v;
@@ -370,6 +393,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--api") && ort_cuda_api_parse(v, &o.api) == 0) continue;
         else if (!strcmp(k, "--host-tensors")) o.host_tensors = atoi(v);
         else if (!strcmp(k, "--probe")) o.probe = v;
+        else if (!strcmp(k, "--uint8")) o.uint8 = atoi(v);
+        else if (!strcmp(k, "--graphs")) o.graphs = atoi(v);
         else {
             fprintf(stderr, "bench_gpu: bad option %s %s (see the comment at the top of bench/bench_gpu.c)\n", k, v);
             return 2;
@@ -394,43 +419,43 @@ int main(int argc, char **argv) {
         return prc ? 1 : 0;
     }
     const setting settings[] = {
-        {"fp32, float I/O", 0, 0, 0},          {"fp32, uint8 I/O", 0, 1, 0},
-        {"fp32, uint8 I/O, CUDA graphs", 0, 1, 1}, {"fp16, uint8 I/O", 1, 1, 0},
-        {"fp16, uint8 I/O, CUDA graphs", 1, 1, 1},
+        {"fp32, float I/O", 0, 0, 0},           {"fp16, float I/O", 1, 0, 0},
+        {"fp32, uint8 I/O", 0, 1, 0},           {"fp16, uint8 I/O", 1, 1, 0},
+        {"fp32, uint8 I/O, CUDA graphs", 0, 1, 1}, {"fp16, uint8 I/O, CUDA graphs", 1, 1, 1},
     };
     cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "settings");
     cJSON_AddStringToObject(root, "onnxruntime", ort_runtime_version(rt));
     int rc = 0;
-    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
-        const setting *s = &settings[i];
-        if ((s->fp16 && !o.unet16) || (s->cuda_graph && o.provider != ORT_EP_CUDA)) continue;
-        cJSON *r = bench_setting(rt, &o, s, &err);
-        if (!r) {
-            /* One setting failing (e.g. CUDA graphs refused) must not hide the others. */
-            printf("%-32s FAILED: %s\n", s->label, err.msg);
-            cJSON *f = cJSON_CreateObject();
-            cJSON_AddStringToObject(f, "setting", s->label);
-            cJSON_AddStringToObject(f, "error", err.msg);
-            cJSON_AddItemToArray(runs, f);
-            rc = 1;
-            continue;
+    /* Pass 0: the settings without graphs; pass 1: the accuracy; pass 2: the settings with graphs. */
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1 && o.avatar) {
+            cJSON *acc = accuracy(rt, &o, &err);
+            if (acc) cJSON_AddItemToObject(root, "accuracy", acc);
+            else {
+                printf("accuracy: FAILED: %s\n", err.msg);
+                rc = 1;
+            }
         }
-        cJSON_AddItemToArray(runs, r);
-    }
-    if (o.avatar) {
-        cJSON *acc = accuracy(rt, &o, &err);
-        if (acc) cJSON_AddItemToObject(root, "accuracy", acc);
-        else {
-            printf("accuracy: FAILED: %s\n", err.msg);
-            rc = 1;
+        for (size_t i = 0; pass != 1 && i < sizeof settings / sizeof *settings; i++) {
+            const setting *s = &settings[i];
+            if (s->cuda_graph != (pass == 2) || (s->fp16 && !o.unet16) || (s->uint8_io && !o.uint8) ||
+                (s->cuda_graph && (o.provider != ORT_EP_CUDA || !o.graphs)))
+                continue;
+            cJSON *r = bench_setting(rt, &o, s, &err);
+            if (!r) {
+                /* One setting failing (e.g. CUDA graphs refused) must not hide the others. */
+                printf("%-32s FAILED: %s\n", s->label, err.msg);
+                cJSON *f = cJSON_CreateObject();
+                cJSON_AddStringToObject(f, "setting", s->label);
+                cJSON_AddStringToObject(f, "error", err.msg);
+                cJSON_AddItemToArray(runs, f);
+                rc = 1;
+                continue;
+            }
+            cJSON_AddItemToArray(runs, r);
+            if (o.json && write_json(root, o.json) != 0) rc = 1;
         }
-    }
-    if (o.json) {
-        char *text = cJSON_Print(root);
-        FILE *f = fopen(o.json, "w");
-        if (!f || !text || fputs(text, f) < 0) rc = 1;
-        if (f) fclose(f);
-        free(text);
+        if (o.json && write_json(root, o.json) != 0) rc = 1;
     }
     cJSON_Delete(root);
     ort_runtime_destroy(rt);

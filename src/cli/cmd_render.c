@@ -227,7 +227,12 @@ static int render_run(const render_opts *o, render_state *st, ls_err *err) {
     const char *unet_path = o->unet_path ? o->unet_path : st->av->unet_path;
     if (*o->cache_dir) mkdir(o->cache_dir, 0755); /* may exist; if it cannot be made: no cache */
     mo.optimized_path = ort_cache_path(o->cache_dir, enc_path, enc_cache, sizeof enc_cache) ? NULL : enc_cache;
+    /* As in lipsyncd (registry_models.c): the encoder's batch follows the clip, no CUDA graphs. */
+    ort_ep_cfg enc_ep = o->ep;
+    enc_ep.cuda_graph = 0;
+    mo.ep = &enc_ep;
     if (!(st->encoder = ort_model_load(st->rt, enc_path, ORT_ROLE_ENCODER, &mo, err))) return -1;
+    mo.ep = &o->ep;
     mo.optimized_path = ort_cache_path(o->cache_dir, unet_path, unet_cache, sizeof unet_cache) ? NULL : unet_cache;
     mo.no_spin = 0;
     mo.uint8_io = o->uint8_io;

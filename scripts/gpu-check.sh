@@ -5,8 +5,7 @@
 #   3. probes: each small step (encoder, UNet, uint8 UNet, both in one process, CUDA graphs) in its
 #      own process, for each way of adding the CUDA provider (EP-device API with device or host
 #      tensors, classic options; until one runs every step), so that a crash inside ONNX Runtime names
-#      its step; a crashed step
-#      is rerun with ONNX Runtime's log on;
+#      its step; a crashed step is rerun with ONNX Runtime's log on;
 #   4. bench_gpu with the first way that ran every step: UNet-only speed per setting and batch,
 #      accuracy against the CPU and fp16 against fp32;
 #   4b. `lipsync render` with the pipelined worker and without;

@@ -16,7 +16,8 @@
 #      graphs server, while BUDGET seconds last) serial and pipelined with max_batch 32.
 # Everything it measures goes to OUT (default /tmp/gpu-out): summary.txt first, then the details.
 # Each section first checks the time budget (BUDGET seconds from the start) and is skipped, logged,
-# when too little is left; every program runs under a timeout that ends within the budget.
+# when too little is left; programs run under timeouts capped by what is left of it (a server's
+# start and stop can still take up to 60 s and 35 s past it: gpu-device-run.sh leaves room).
 # usage: scripts/gpu-check.sh [OUT]      env: QUICK=1 for a short run, PROVIDER=cpu to rehearse it
 #        on a machine without a GPU (then the build's programs and ONNX Runtime are used).
 # On the device, scripts/gpu-device-run.sh runs this and packs OUT into the files that come back.
@@ -145,7 +146,7 @@ EOF
   grep -E "listening|warn|error" "$OUT/$1.log" | cut -c1-300 | tee -a "$OUT/summary.txt"
 }
 stop_server() {
-  timeout 20 $C stats 2>&1 | tee -a "$OUT/e2e.txt" | grep -E "^(memory|inference)" | sed "s/^/$1: /" |
+  timeout "$(cap 20)" $C stats 2>&1 | tee -a "$OUT/e2e.txt" | grep -E "^(memory|inference)" | sed "s/^/$1: /" |
     tee -a "$OUT/summary.txt"
   [ "$PROVIDER" = cuda ] && echo "$1: GPU memory used $(nvidia-smi --query-gpu=memory.used \
     --format=csv,noheader | tr '\n' ' ')(ORT's own count: 'inference (gpu N)' above)" | tee -a "$OUT/summary.txt"
@@ -189,7 +190,7 @@ float(sys.argv[2]); print('%d frames in %.2f s = %.1f frames/s' % (f, s, f / s))
     "UNet $runs" | tee -a "$summary"
   rm -f "$W"/stream_*.txt
 }
-load() { timeout 60 $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" |
+load() { timeout "$(cap 60)" $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" |
   grep -qE "^loaded|already loaded"; }
 time_left 120 "lipsyncd end to end" || { log "done"; exit 0; }
 start_server e2e false

@@ -7,6 +7,7 @@
 #   SECONDS: the call's timeout_s. The check plans its sections within SECONDS - 45 and is stopped
 #   at SECONDS - 20 at the latest, so the packing below always runs before the call is killed.
 #   Exit 3: .gpu/ort is missing (the machine went cold after the first call): repeat both calls.
+#   Exit 10: the check was stopped at its limit (its results are packed all the same).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LIMIT=${1:?usage: scripts/gpu-device-run.sh SECONDS}
@@ -17,6 +18,7 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 BUDGET=$((LIMIT - 45)) timeout -k 5 $((LIMIT - 20)) bash "$ROOT/scripts/gpu-check.sh" "$WORK"
 rc=$?
 echo "gpu-check.sh exit $rc after ${SECONDS} s" | tee -a "$WORK/summary.txt"
+[ $rc = 124 ] || [ $rc = 137 ] && rc=10  # the device tool reads 124/137 as the call itself timing out
 tar -C "$WORK" -czf "$DEST/gpu-out.tgz" .
 for f in summary.txt probes.txt; do [ -f "$WORK/$f" ] && cp "$WORK/$f" "$DEST/"; done
 exit $rc

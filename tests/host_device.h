@@ -8,12 +8,13 @@
 #ifndef LS_TEST_HOST_DEVICE_H
 #define LS_TEST_HOST_DEVICE_H
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "infer/ort_model_priv.h"
 #include "infer/ort_runtime.h"
 
-static size_t host_device_bytes; /* copied by host_device_copy, in and out */
+static atomic_size_t host_device_bytes; /* copied by host_device_copy, in and out (any thread) */
 
 static inline OrtStatus *host_device_copy(const OrtApi *api, const OrtValue *const *src, OrtValue *const *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {

@@ -188,9 +188,9 @@ TEST(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was) {
 
 /* ---- CUDA graph captures exclude all other GPU work (ort_runtime_gpu_lock) ------------------ */
 
-/* Copies that take a while and record how many were in flight at once; in the steady phase a
- * copy waits (up to 2 s) for a copy of the other thread to be in flight too. */
-static atomic_int copies_in_flight, most_in_flight, steady_phase, met_in_steady_phase;
+/* Copies that take a while and record how many were in flight at once; while `meet` is set, a copy
+ * waits (up to 2 s) for a copy of the other thread to be in flight too. */
+static atomic_int copies_in_flight, most_in_flight, meet, met;
 
 static void sleep_us(long us) { nanosleep(&(struct timespec){us / 1000000, us % 1000000 * 1000}, NULL); }
 
@@ -198,9 +198,9 @@ static OrtStatus *slow_copy(const OrtApi *api, const OrtValue *const *src, OrtVa
     int now = atomic_fetch_add(&copies_in_flight, 1) + 1;
     int seen = atomic_load(&most_in_flight);
     while (now > seen && !atomic_compare_exchange_weak(&most_in_flight, &seen, now)) {}
-    if (atomic_load(&steady_phase) && !atomic_load(&met_in_steady_phase))
-        for (int i = 0; i < 20000 && !atomic_load(&met_in_steady_phase); i++) {
-            if (atomic_load(&copies_in_flight) >= 2) atomic_store(&met_in_steady_phase, 1);
+    if (atomic_load(&meet))
+        for (int i = 0; i < 20000 && !atomic_load(&met); i++) {
+            if (atomic_load(&copies_in_flight) >= 2) atomic_store(&met, 1);
             else sleep_us(100);
         }
     sleep_us(1500);
@@ -209,39 +209,57 @@ static OrtStatus *slow_copy(const OrtApi *api, const OrtValue *const *src, OrtVa
     return st;
 }
 
+/* One thread running a rig: runs[p] runs of batch 1 in phase p, all threads starting each phase
+ * together (a barrier of the two runners and the test, which looks between phases). */
+enum { PHASES = 2 };
 typedef struct {
     rig *r;
-    int runs;
-    pthread_barrier_t *start;
+    int runs[PHASES];
+    pthread_barrier_t *phase;
     int failed;
 } runner_job;
 
-static void *run_rig(void *arg) {
+static void *run_phases(void *arg) {
     runner_job *j = arg;
     ls_err e = {0};
-    pthread_barrier_wait(j->start);
-    for (int i = 0; i < j->runs; i++) j->failed |= ort_binding_run(j->r->b, 1, &e) != 0;
+    for (int p = 0; p < PHASES; p++) {
+        pthread_barrier_wait(j->phase); /* start */
+        for (int i = 0; i < j->runs[p]; i++) j->failed |= ort_binding_run(j->r->b, 1, &e) != 0;
+        pthread_barrier_wait(j->phase); /* end */
+    }
     return NULL;
 }
 
-/* Runs `a_runs` on rig a and `b_runs` on rig b at once, from two threads (a binding has one). */
-static int run_together(rig *a, int a_runs, rig *b, int b_runs) {
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, 2);
-    runner_job ja = {a, a_runs, &start, 0}, jb = {b, b_runs, &start, 0};
+typedef struct {
+    int most[PHASES], met[PHASES];
+} phase_seen;
+
+/* Runs job a and job b on threads of their own, phase by phase; `meet_from`: the first phase in
+ * which copies wait for each other. */
+static int run_phased(runner_job *a, runner_job *b, int meet_from, phase_seen *seen) {
+    pthread_barrier_t phase;
+    pthread_barrier_init(&phase, NULL, 3);
+    a->phase = b->phase = &phase;
     pthread_t ta, tb;
-    pthread_create(&ta, NULL, run_rig, &ja);
-    pthread_create(&tb, NULL, run_rig, &jb);
+    pthread_create(&ta, NULL, run_phases, a);
+    pthread_create(&tb, NULL, run_phases, b);
+    for (int p = 0; p < PHASES; p++) {
+        atomic_store(&most_in_flight, 0), atomic_store(&met, 0), atomic_store(&meet, p >= meet_from);
+        pthread_barrier_wait(&phase);
+        pthread_barrier_wait(&phase);
+        seen->most[p] = atomic_load(&most_in_flight), seen->met[p] = atomic_load(&met);
+    }
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
-    pthread_barrier_destroy(&start);
-    return ja.failed || jb.failed ? -1 : 0;
+    pthread_barrier_destroy(&phase);
+    return a->failed || b->failed ? -1 : 0;
 }
 
 /* Model a replays CUDA graphs, model b does not (like the UNet and the encoder). While a's view
- * set is in its first runs (when ORT's provider captures), nothing else touches the device: no
- * copy of b overlaps a's. Afterwards a's runs hold the lock shared, so b's copies overlap them. */
-TEST(graph_capture_runs_exclude_other_gpu_work_until_warm) {
+ * set is in its first runs on a thread (when ORT's provider may capture), nothing else touches the
+ * device: no copy of b overlaps a's. Later runs on that thread hold the lock shared, so b's copies
+ * overlap them. On another thread the set is cold again (ORT keeps graphs per thread). */
+TEST(graph_capture_runs_exclude_other_gpu_work_until_warm_on_their_thread) {
     rig a, b;
     ls_err e = {0};
     CHECK(rig_open(&a, "demo_encoder.onnx", 0, 2, device_mem, &e) == 0, "rig a: %s", e.msg);
@@ -251,17 +269,58 @@ TEST(graph_capture_runs_exclude_other_gpu_work_until_warm) {
     }
     a.m->ep.cuda_graph = 1; /* what ort_model_load keeps for a UNet on CUDA with graphs */
     a.m->copy_tensors = b.m->copy_tensors = slow_copy;
-    atomic_store(&most_in_flight, 0), atomic_store(&steady_phase, 0), atomic_store(&met_in_steady_phase, 0);
-    int rc1 = run_together(&a, 3, &b, 12); /* a's three runs of batch 1 may capture */
-    int capture_most = atomic_load(&most_in_flight);
-    atomic_store(&steady_phase, 1);
-    int rc2 = run_together(&a, 3, &b, 3);
-    int met = atomic_load(&met_in_steady_phase);
+    /* One pair of threads: a's three runs may capture, then it is warm on its thread. */
+    runner_job ja = {&a, {3, 3}, NULL, 0}, jb = {&b, {12, 3}, NULL, 0};
+    phase_seen first = {0};
+    int rc1 = run_phased(&ja, &jb, 1, &first);
+    /* New threads: a's set is cold on its new thread, so its first three runs are alone again. */
+    runner_job ja2 = {&a, {3, 0}, NULL, 0}, jb2 = {&b, {12, 0}, NULL, 0};
+    phase_seen moved = {0};
+    int rc2 = run_phased(&ja2, &jb2, PHASES, &moved);
     rig_close(&a);
     rig_close(&b);
     CHECK(rc1 == 0 && rc2 == 0, "runs failed");
-    CHECK(capture_most == 1, "%d copies in flight at once while a graph could be captured", capture_most);
-    CHECK(met, "no two copies in flight at once after the capture runs (the lock stayed exclusive)");
+    CHECK(first.most[0] == 1, "%d copies in flight at once while a graph could be captured", first.most[0]);
+    CHECK(first.met[1], "no two copies in flight at once after the capture runs (the lock stayed exclusive)");
+    CHECK(moved.most[0] == 1, "on a new thread: %d copies in flight at once during its first runs", moved.most[0]);
+}
+
+/* With CUDA graphs a binding needs device tensors (each batch size its own fixed addresses):
+ * without device memory, or when they cannot be made, creating it fails and says why. Without
+ * graphs the binding falls back to host tensors and keeps the reason. */
+static OrtStatus *failing_copy(const OrtApi *api, const OrtValue *const *src, OrtValue *const *dst, size_t n) {
+    (void)src, (void)dst, (void)n;
+    return api->CreateStatus(ORT_FAIL, "no data transfer (test)");
+}
+
+TEST(graphs_without_device_tensors_refuse_the_binding_others_fall_back) {
+    rig r;
+    ls_err e = {0};
+    CHECK(rig_open(&r, "demo_encoder.onnx", 0, 2, NULL, &e) == 0, "rig: %s", e.msg);
+    static float out[2 * ORT_ENC_FEAT_ELEMS];
+    r.m->ep.cuda_graph = 1;
+    snprintf(r.m->device_note, sizeof r.m->device_note, "the CUDA provider reports no device memory");
+    ort_binding *no_memory = ort_binding_create(r.m, 2, r.in, out, &e);
+    ls_err e1 = e;
+    r.m->device_note[0] = 0;
+    host_device_use(r.m, device_mem);
+    r.m->copy_tensors = failing_copy;
+    ort_binding *no_copy = ort_binding_create(r.m, 2, r.in, out, &e);
+    ls_err e2 = e;
+    r.m->ep.cuda_graph = 0;
+    ort_binding *fallback = ort_binding_create(r.m, 2, r.in, out, &e);
+    int runs = fallback && ort_binding_run(fallback, 2, &e) == 0;
+    int on_device = fallback ? ort_binding_on_device(fallback) : -1;
+    char note[sizeof e.msg];
+    snprintf(note, sizeof note, "%s", fallback ? ort_binding_device_note(fallback) : "");
+    ort_binding_destroy(no_memory), ort_binding_destroy(no_copy), ort_binding_destroy(fallback);
+    rig_close(&r);
+    CHECK(!no_memory && e1.code == LS_EMODEL && strstr(e1.msg, "CUDA graphs need device tensors") &&
+              strstr(e1.msg, "no device memory"), "no device memory: %s", e1.msg);
+    CHECK(!no_copy && strstr(e2.msg, "CUDA graphs need device tensors") && strstr(e2.msg, "no data transfer (test)"),
+          "copies failing: %s", e2.msg);
+    CHECK(fallback && runs && on_device == 0 && strstr(note, "no data transfer (test)"),
+          "without graphs: binding %p, runs %d, on device %d, note '%s'", (void *)fallback, runs, on_device, note);
 }
 
 int main(void) {
@@ -277,7 +336,8 @@ int main(void) {
     RUN(float_unet_through_device_tensors_equals_the_host_path);
     RUN(uint8_unet_through_device_tensors_equals_the_host_path);
     RUN(resident_runs_copy_nothing_and_leave_the_next_run_as_it_was);
-    RUN(graph_capture_runs_exclude_other_gpu_work_until_warm);
+    RUN(graph_capture_runs_exclude_other_gpu_work_until_warm_on_their_thread);
+    RUN(graphs_without_device_tensors_refuse_the_binding_others_fall_back);
     ort_runtime_api(rt)->ReleaseMemoryInfo(device_mem);
     ort_runtime_destroy(rt);
     return check_summary();

@@ -14,9 +14,11 @@
  *
  * GPU work holds the runtime's GPU lock (ort_runtime.h): shared, except the runs that may capture
  * a CUDA graph, which hold it alone. ORT's CUDA provider keeps captured graphs per thread and
- * captures a graph id on its third run on a thread (two regular runs first); a binding runs on
- * one thread (its worker's, or the worker's runner), so its first GRAPH_WARMUP_RUNS runs of each
- * view set are the ones that may capture. */
+ * captures a graph id on its third run on a thread (two regular runs first), so a view set's first
+ * GRAPH_WARMUP_RUNS successful runs on a thread are the ones that may capture; a binding moved to
+ * another thread (a pipelined worker runs short renders itself, long ones on its runner) starts
+ * that count again. With CUDA graphs a binding must have device tensors (fixed addresses per
+ * batch size): without them creating it fails. */
 #include "infer/ort_model_priv.h"
 
 #include <stdio.h>
@@ -29,6 +31,11 @@
 #define GRAPH_WARMUP_RUNS 3 /* ORT: min_num_runs_before_cuda_graph_capture_ (2), then the capture */
 
 typedef struct {
+    int runs;            /* successful runs on `thread`, counted up to GRAPH_WARMUP_RUNS */
+    pthread_t thread;    /* valid when runs > 0 */
+} graph_warmup;
+
+typedef struct {
     OrtAllocator *alloc; /* ORT's shared allocator of the model's GPU (not ours to release) */
     const OrtMemoryInfo *mem;
     void *buf[NT_MAX];   /* device copies of the tensors, max_batch items each */
@@ -36,7 +43,7 @@ typedef struct {
     OrtValue **views;    /* like ort_binding.views, over buf */
     OrtIoBinding **iob;  /* one per view set */
     OrtRunOptions **ro;  /* one per view set: its CUDA graph id */
-    int *warm_runs;      /* per view set: runs so far, counted up to GRAPH_WARMUP_RUNS */
+    graph_warmup *warm;  /* per view set */
 } device_side;
 
 struct ort_binding {
@@ -117,8 +124,8 @@ static int device_create(ort_binding *b, ls_err *err) {
     d->views = calloc((size_t)(b->n_views * nt), sizeof *d->views);
     d->iob = calloc((size_t)b->n_views, sizeof *d->iob);
     d->ro = calloc((size_t)b->n_views, sizeof *d->ro);
-    d->warm_runs = calloc((size_t)b->n_views, sizeof *d->warm_runs);
-    if (!d->views || !d->iob || !d->ro || !d->warm_runs) return ls_fail(err, LS_ENOMEM, "allocating device views");
+    d->warm = calloc((size_t)b->n_views, sizeof *d->warm);
+    if (!d->views || !d->iob || !d->ro || !d->warm) return ls_fail(err, LS_ENOMEM, "allocating device views");
     if (make_views(b, d->mem, (uint8_t *const *)d->buf, d->views, err) != 0) return -1;
     const role_spec *s = &ORT_ROLE_SPECS[b->m->role];
     int first_id = atomic_fetch_add(&b->m->bindings_made, 1) * MAX_BATCH_LIMIT + 1;
@@ -157,7 +164,7 @@ static void device_destroy(ort_binding *b) {
     free(d->views);
     free(d->iob);
     free(d->ro);
-    free(d->warm_runs);
+    free(d->warm);
     free(d);
 }
 
@@ -211,6 +218,12 @@ ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs
         int rc = device_create(b, &b->device_why);
         ort_runtime_gpu_unlock(m->rt);
         if (rc != 0) device_destroy(b); /* an optimisation: without it ORT copies host tensors itself */
+    }
+    if (m->ep.cuda_graph > 0 && !b->dev) {
+        /* Run() on host tensors would replay one graph (id 0) for every batch size. */
+        ls_fail(err, LS_EMODEL, "CUDA graphs need device tensors, and none could be made (%s); "
+                "set onnx.cuda.cuda_graph: false", b->device_why.msg);
+        goto fail;
     }
     return b;
 fail:
@@ -267,14 +280,20 @@ static OrtStatus *run_device(ort_binding *b, OrtValue **host, int k) {
  * lock), 0 (shared), 1 (alone). */
 static int gpu_enter(ort_binding *b, int k) {
     if (!b->dev && b->m->ep.kind != ORT_EP_CUDA) return -1;
-    int alone = b->dev && b->m->ep.cuda_graph > 0 && b->dev->warm_runs[k] < GRAPH_WARMUP_RUNS;
+    int alone = 0;
+    if (b->dev && b->m->ep.cuda_graph > 0) {
+        graph_warmup *w = &b->dev->warm[k];
+        if (w->runs > 0 && !pthread_equal(w->thread, pthread_self())) w->runs = 0; /* new thread: cold */
+        if (w->runs == 0) w->thread = pthread_self();
+        alone = w->runs < GRAPH_WARMUP_RUNS;
+    }
     ort_runtime_gpu_lock(b->m->rt, alone);
     return alone;
 }
 
 static void gpu_leave(ort_binding *b, int k, int held, const OrtStatus *st) {
     if (held < 0) return;
-    if (!st && b->dev && b->dev->warm_runs[k] < GRAPH_WARMUP_RUNS) b->dev->warm_runs[k]++;
+    if (held && !st) b->dev->warm[k].runs++;
     ort_runtime_gpu_unlock(b->m->rt);
 }
 

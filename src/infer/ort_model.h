@@ -104,7 +104,8 @@ const char *ort_model_ep_desc(const ort_model *m); /* e.g. "cpu", "cuda:0 (EP-de
 
 /* GPU memory held for this model: what ONNX Runtime's allocator holds for its session, from its
  * statistics ("TotalAllocated" of the session's device allocator; 0 when ORT keeps none), plus the
- * device copies of the tensors of its live bindings (their exact sizes). 0 on the CPU. */
+ * device copies of the tensors of its live bindings (their exact sizes). 0 without device memory
+ * (on the CPU). */
 size_t ort_model_device_bytes(const ort_model *m);
 
 /* Host memory the session's CPU arena holds ("TotalAllocated"). CPU sessions share the runtime's
@@ -128,7 +129,8 @@ typedef struct ort_binding ort_binding;
  * max_batch 1 .. 4096. For a model on CUDA (EP-device API) the binding also owns device copies of
  * every tensor (from ORT's shared device allocator): a run copies the inputs' first `batch` items
  * to the GPU, runs there (with CUDA graphs when enabled, one per batch size) and copies the output
- * back; nothing else crosses the bus. */
+ * back; nothing else crosses the bus. With CUDA graphs, creating a binding that cannot have device
+ * tensors fails (LS_EMODEL). A binding is not for concurrent use: one thread runs it at a time. */
 ort_binding *ort_binding_create(ort_model *m, int max_batch, void *const *inputs, void *output, ls_err *err);
 void ort_binding_destroy(ort_binding *b); /* NULL is fine */
 int ort_binding_max_batch(const ort_binding *b);

@@ -101,12 +101,15 @@ fail:
     return NULL;
 }
 
+/* A failure here is a bug (a thread taking the lock it holds): going on would unlock a lock it does
+ * not hold and let a capture run beside other GPU work, so it stops the process. */
 void ort_runtime_gpu_lock(ort_runtime *rt, int exclusive) {
-    if (exclusive) pthread_rwlock_wrlock(&rt->gpu_lock);
-    else pthread_rwlock_rdlock(&rt->gpu_lock);
+    if ((exclusive ? pthread_rwlock_wrlock(&rt->gpu_lock) : pthread_rwlock_rdlock(&rt->gpu_lock)) != 0) abort();
 }
 
-void ort_runtime_gpu_unlock(ort_runtime *rt) { pthread_rwlock_unlock(&rt->gpu_lock); }
+void ort_runtime_gpu_unlock(ort_runtime *rt) {
+    if (pthread_rwlock_unlock(&rt->gpu_lock) != 0) abort();
+}
 
 void ort_runtime_destroy(ort_runtime *rt) {
     if (!rt) return;

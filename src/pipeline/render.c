@@ -193,7 +193,8 @@ static int render_pipelined(pipe_worker *w, const pipe_render_req *req, pipe_sin
 int pipe_render(pipe_worker *w, const pipe_render_req *req, pipe_sink_fn sink, void *sink_ctx,
                 pipe_timings *t, ls_err *err) {
     if (render_check(w, req, err) != 0) return -1;
-    if (w->runner && req->count > (size_t)w->cfg.max_batch)
-        return render_pipelined(w, req, sink, sink_ctx, t, err);
+    /* With a runner every UNet run happens on it, a single batch too: ORT's CUDA provider keeps
+     * captured graphs per thread, so runs from two threads would capture every graph twice. */
+    if (w->runner) return render_pipelined(w, req, sink, sink_ctx, t, err);
     return render_serial(w, req, sink, sink_ctx, t, err);
 }

@@ -8,8 +8,9 @@
  *
  * A pipelined worker (worker.h: cfg.pipeline) overlaps the stages when there is more than one
  * batch: the UNet computes batch i on the worker's runner thread while the calling thread prepares
- * batch i+1 and then composites batch i; the output is the same, frame for frame. The sink is
- * always called from the calling thread, in frame order.
+ * batch i+1 and then composites batch i; the output is the same, frame for frame. Its UNet always
+ * runs on the runner, a single batch too (one thread per binding: ORT's CUDA provider keeps its
+ * graphs per thread). The sink is always called from the calling thread, in frame order.
  *
  * Frame buffer: by default render copies the whole avatar frame into it before pasting (sinks that
  * read every pixel: MP4, raw frames). A sink that reads only part of each frame (spliced JPEG reads

@@ -227,15 +227,20 @@ static int keep_frame(void *ctx, const pipe_frame *f, ls_err *err) {
     return 0;
 }
 
-static int render_keep(fixture *fx, const float *pcm, size_t n, keep_sink *k, ls_err *err) {
+/* Renders the clip's first `count` frames (0: all of them) into k. */
+static int render_keep_n(fixture *fx, const float *pcm, size_t n, size_t count, keep_sink *k, ls_err *err) {
     static float mel[4096 * MEL_BINS], feats[1024 * 512];
     size_t frames;
     if (pipe_clip_features(fx->w, pcm, n, mel, feats, &frames, err) != 0) return -1;
-    pipe_render_req req = {.av = small_avatar(), .feats = feats, .n_frames = frames, .count = frames,
-                           .start_frame = 1};
+    pipe_render_req req = {.av = small_avatar(), .feats = feats, .n_frames = frames,
+                           .count = count && count < frames ? count : frames, .start_frame = 1};
     pipe_timings t = {0};
     k->n = 0;
     return pipe_render(fx->w, &req, keep_frame, k, &t, err);
+}
+
+static int render_keep(fixture *fx, const float *pcm, size_t n, keep_sink *k, ls_err *err) {
+    return render_keep_n(fx, pcm, n, 0, k, err);
 }
 
 /* A pipelined worker (UNet on the runner thread, two slot sets) gives the serial worker's frames,
@@ -274,6 +279,10 @@ TEST(pipelined_render_equals_serial) {
         piped.fail_at = 0;
         CHECK(render_keep(&b, speech, n, &piped, &err) == 0 && piped.n == 13, "renders after an error");
         CHECK(memcmp(piped.pix[12], serial.pix[12], sizeof piped.pix[0]) == 0, "same last frame after the error");
+        /* A single batch (3 frames) also runs on the runner, and equals the serial render's frames. */
+        CHECK(render_keep_n(&b, speech, n, 3, &piped, &err) == 0 && piped.n == 3, "one batch: %s", err.msg);
+        for (size_t i = 0; i < 3; i++)
+            CHECK(memcmp(piped.pix[i], serial.pix[i], sizeof piped.pix[0]) == 0, "one batch: frame %zu differs", i);
         fixture_close(&a);
         fixture_close(&b);
     }

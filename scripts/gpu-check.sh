@@ -122,7 +122,6 @@ if time_left 200 "lipsync render"; then
   done
 fi
 
-log "lipsyncd end to end"
 WORKERS=$(nproc)
 export LIPSYNC_SERVER=127.0.0.1:50077
 C="$W/bin/lipsync client"
@@ -193,6 +192,7 @@ float(sys.argv[2]); print('%d frames in %.2f s = %.1f frames/s' % (f, s, f / s))
 load() { timeout "$(cap 60)" $C load --avatar "$1" 2>&1 | tee -a "$OUT/e2e.txt" | head -2 | tee -a "$OUT/summary.txt" |
   grep -qE "^loaded|already loaded"; }
 time_left 120 "lipsyncd end to end" || { log "done"; exit 0; }
+log "lipsyncd end to end"
 start_server e2e false
 for av in gpu gpu16; do
   load $av || continue

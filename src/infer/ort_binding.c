@@ -15,10 +15,10 @@
  * GPU work holds the runtime's GPU lock (ort_runtime.h): shared, except the runs that may capture
  * a CUDA graph, which hold it alone. ORT's CUDA provider keeps captured graphs per thread and
  * captures a graph id on its third run on a thread (two regular runs first), so a view set's first
- * GRAPH_WARMUP_RUNS successful runs on a thread are the ones that may capture; a binding moved to
- * another thread (a pipelined worker runs short renders itself, long ones on its runner) starts
- * that count again. With CUDA graphs a binding must have device tensors (fixed addresses per
- * batch size): without them creating it fails. */
+ * GRAPH_WARMUP_RUNS successful runs on a thread are the ones that may capture; a binding run by
+ * another thread starts that count again (lipsyncd keeps each binding on one thread: its worker's,
+ * or the worker's runner, so graphs are captured once). With CUDA graphs a binding must have
+ * device tensors (fixed addresses per batch size): without them creating it fails. */
 #include "infer/ort_model_priv.h"
 
 #include <stdio.h>

@@ -269,12 +269,12 @@ TEST(graph_capture_runs_exclude_other_gpu_work_until_warm_on_their_thread) {
     }
     a.m->ep.cuda_graph = 1; /* what ort_model_load keeps for a UNet on CUDA with graphs */
     a.m->copy_tensors = b.m->copy_tensors = slow_copy;
-    /* One pair of threads: a's three runs may capture, then it is warm on its thread. */
-    runner_job ja = {&a, {3, 3}, NULL, 0}, jb = {&b, {12, 3}, NULL, 0};
+    /* One pair of threads: a's first runs may capture, then it is warm on its thread. */
+    runner_job ja = {&a, {ORT_GRAPH_WARMUP_RUNS, 3}, NULL, 0}, jb = {&b, {12, 3}, NULL, 0};
     phase_seen first = {0};
     int rc1 = run_phased(&ja, &jb, 1, &first);
-    /* New threads: a's set is cold on its new thread, so its first three runs are alone again. */
-    runner_job ja2 = {&a, {3, 0}, NULL, 0}, jb2 = {&b, {12, 0}, NULL, 0};
+    /* New threads: a's set is cold on its new thread, so its first runs are alone again. */
+    runner_job ja2 = {&a, {ORT_GRAPH_WARMUP_RUNS, 0}, NULL, 0}, jb2 = {&b, {12, 0}, NULL, 0};
     phase_seen moved = {0};
     int rc2 = run_phased(&ja2, &jb2, PHASES, &moved);
     rig_close(&a);

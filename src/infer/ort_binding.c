@@ -15,7 +15,7 @@
  * GPU work holds the runtime's GPU lock (ort_runtime.h): shared, except the runs that may capture
  * a CUDA graph, which hold it alone. ORT's CUDA provider keeps captured graphs per thread and
  * captures a graph id on its third run on a thread (two regular runs first), so a view set's first
- * GRAPH_WARMUP_RUNS successful runs on a thread are the ones that may capture; a binding run by
+ * ORT_GRAPH_WARMUP_RUNS successful runs on a thread are the ones that may capture; a binding run by
  * another thread starts that count again (lipsyncd keeps each binding on one thread: its worker's,
  * or the worker's runner, so graphs are captured once). With CUDA graphs a binding must have
  * device tensors (fixed addresses per batch size): without them creating it fails. */
@@ -28,10 +28,9 @@
 
 #define MAX_BATCH_LIMIT 4096
 #define NT_MAX (MAX_INPUTS + 1)
-#define GRAPH_WARMUP_RUNS 3 /* ORT: min_num_runs_before_cuda_graph_capture_ (2), then the capture */
 
 typedef struct {
-    int runs;            /* successful runs on `thread`, counted up to GRAPH_WARMUP_RUNS */
+    int runs;            /* successful runs on `thread`, counted up to ORT_GRAPH_WARMUP_RUNS */
     pthread_t thread;    /* valid when runs > 0 */
 } graph_warmup;
 
@@ -285,7 +284,7 @@ static int gpu_enter(ort_binding *b, int k) {
         graph_warmup *w = &b->dev->warm[k];
         if (w->runs > 0 && !pthread_equal(w->thread, pthread_self())) w->runs = 0; /* new thread: cold */
         if (w->runs == 0) w->thread = pthread_self();
-        alone = w->runs < GRAPH_WARMUP_RUNS;
+        alone = w->runs < ORT_GRAPH_WARMUP_RUNS;
     }
     ort_runtime_gpu_lock(b->m->rt, alone);
     return alone;

@@ -8,6 +8,10 @@
 #include <stdatomic.h>
 
 #define MAX_INPUTS 2
+/* Runs of a binding's view set on a thread that may capture a CUDA graph (ort_binding.c): ORT
+ * 1.29's CUDA provider captures on a graph id's third run on a thread (two regular runs first:
+ * min_num_runs_before_cuda_graph_capture_; 1 in some versions), plus one run of margin. */
+#define ORT_GRAPH_WARMUP_RUNS 4
 
 typedef struct {
     const char *name;

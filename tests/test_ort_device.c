@@ -1,8 +1,10 @@
 /* test_ort_device.c - the binding's device-tensor path (src/infer/ort_binding.c), without a GPU:
  * on host memory standing in for a GPU's (host_device.h): the allocator lookup, device views and
- * IoBindings per batch size, the copies in and out (memcpy here, counted). Every batch size, fixed-batch staging and the uint8-wrapped UNet must give the host path's output
- * exactly (same kernels, same inputs: tolerance 0) and move exactly the batch's items; a resident
- * run moves nothing. */
+ * IoBindings per batch size, the copies in and out (memcpy here, counted). Every batch size,
+ * fixed-batch staging and the uint8-wrapped UNet must give the host path's output exactly (same
+ * kernels, same inputs: tolerance 0) and move exactly the batch's items; a resident run moves
+ * nothing. Then the GPU lock (ort_runtime.h): a CUDA-graph binding's first runs on a thread
+ * exclude all other GPU work, later ones do not, and graphs without device tensors are refused. */
 #include "check.h"
 #include "common/err.h"
 #include "host_device.h"

@@ -445,17 +445,15 @@ int main(int argc, char **argv) {
             if (!r) {
                 /* One setting failing (e.g. CUDA graphs refused) must not hide the others. */
                 printf("%-32s FAILED: %s\n", s->label, err.msg);
-                cJSON *f = cJSON_CreateObject();
-                cJSON_AddStringToObject(f, "setting", s->label);
-                cJSON_AddStringToObject(f, "error", err.msg);
-                cJSON_AddItemToArray(runs, f);
+                r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "setting", s->label);
+                cJSON_AddStringToObject(r, "error", err.msg);
                 rc = 1;
-                continue;
             }
             cJSON_AddItemToArray(runs, r);
             if (o.json && write_json(root, o.json) != 0) rc = 1;
         }
-        if (o.json && write_json(root, o.json) != 0) rc = 1;
+        if (pass == 1 && o.json && write_json(root, o.json) != 0) rc = 1; /* the accuracy */
     }
     cJSON_Delete(root);
     ort_runtime_destroy(rt);

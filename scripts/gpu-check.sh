@@ -35,7 +35,7 @@ log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
 # time_left SECONDS WHAT: true when SECONDS remain in the budget, else logs that WHAT is skipped
 time_left() { [ $((BUDGET - SECONDS)) -ge "$1" ] || { log "skipped (time budget): $2"; return 1; }; }
 # cap SECONDS: SECONDS, or what is left of the budget when that is less (at least 5), for `timeout`
-cap() { local left=$((BUDGET - SECONDS)); [ "$left" -lt "$1" ] && { [ "$left" -gt 5 ] && echo "$left" || echo 5; } || echo "$1"; }
+cap() { local left=$((BUDGET - SECONDS < 5 ? 5 : BUDGET - SECONDS)); echo $((left < $1 ? left : $1)); }
 
 log "commit $(cat "$ROOT/.gpu/commit" 2>/dev/null) (programs packed), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no git") (tree)"
 if [ "$PROVIDER" = cuda ]; then

@@ -97,15 +97,13 @@ static int fixture_open_with(fixture *fx, const char *enc, const char *unet, int
     ort_model_opts mo = {.intra_threads = 1}, mu = {.intra_threads = 1, .uint8_io = !!(flags & UINT8_IO)};
     pipe_worker_cfg wc = {.max_batch = batch, .max_frame_w = 320, .max_frame_h = 240,
                           .pipeline = !!(flags & PIPELINED)};
-    if (!(fx->rt = ort_runtime_create(NULL, &err)) ||
-        !(fx->enc = ort_model_load(fx->rt, build_path(enc), ORT_ROLE_ENCODER, &mo, &err)) ||
-        !(fx->unet = ort_model_load(fx->rt, build_path(unet), ORT_ROLE_UNET, &mu, &err)) ||
-        ((flags & DEVICE_TENSORS) && !(fx->device_mem = host_device_memory(fx->rt)))) {
-        fprintf(stderr, "  fixture: %s\n", err.msg);
-        return -1;
-    }
-    if (fx->device_mem) host_device_use(fx->enc, fx->device_mem), host_device_use(fx->unet, fx->device_mem);
-    if (!(fx->w = pipe_worker_create(&wc, &err)) || pipe_worker_bind(fx->w, fx->enc, fx->unet, &err)) {
+    int ok = (fx->rt = ort_runtime_create(NULL, &err)) &&
+             (fx->enc = ort_model_load(fx->rt, build_path(enc), ORT_ROLE_ENCODER, &mo, &err)) &&
+             (fx->unet = ort_model_load(fx->rt, build_path(unet), ORT_ROLE_UNET, &mu, &err)) &&
+             (!(flags & DEVICE_TENSORS) || (fx->device_mem = host_device_memory(fx->rt))) &&
+             (fx->w = pipe_worker_create(&wc, &err));
+    if (ok && fx->device_mem) host_device_use(fx->enc, fx->device_mem), host_device_use(fx->unet, fx->device_mem);
+    if (!ok || pipe_worker_bind(fx->w, fx->enc, fx->unet, &err) != 0) {
         fprintf(stderr, "  fixture: %s\n", err.msg);
         return -1;
     }
